@@ -1,0 +1,55 @@
+package regtest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startTimeout bounds Start plus Setup in StartT.
+const startTimeout = 2 * time.Minute
+
+// StartT starts a node for a test: Dir defaults to tb.TempDir(), Log to the
+// test log; it runs Setup (wallets "miner" and "merchant", 101 blocks) and
+// registers Stop with tb.Cleanup (printing the end of debug.log if the test
+// failed). Any failure, including a missing litecoind, ends the test with
+// tb.Fatalf; it never skips.
+func StartT(tb testing.TB, opts Options) *Node {
+	tb.Helper()
+	if opts.Dir == "" {
+		opts.Dir = tb.TempDir()
+	}
+	if opts.Log == nil {
+		opts.Log = testLog{tb}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	n, err := Start(ctx, opts)
+	if err != nil {
+		tb.Fatalf("%v", err)
+	}
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("%s ends:\n%s", n.DebugLog(), n.debugLogTail())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout+5*time.Second)
+		defer cancel()
+		if err := n.Stop(ctx); err != nil {
+			tb.Errorf("%v", err)
+		}
+	})
+	if err := n.Setup(ctx); err != nil {
+		tb.Fatalf("%v", err)
+	}
+	return n
+}
+
+// testLog writes Options.Log lines to the test log.
+type testLog struct{ tb testing.TB }
+
+// Write logs p as one test log entry.
+func (l testLog) Write(p []byte) (int, error) {
+	l.tb.Logf("%s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

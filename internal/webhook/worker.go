@@ -1,0 +1,301 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+)
+
+const (
+	// deliveryJobMaxAttempts bounds River's own retries of a delivery job,
+	// which happen only when the worker cannot reach the database or is cut
+	// off: the retry schedule of a delivery uses snoozes, which River does
+	// not count as attempts.
+	deliveryJobMaxAttempts = 25
+	// workerTimeoutMargin is how much longer than Config.Timeout a delivery
+	// job may run: the attempt plus reading and recording it.
+	workerTimeoutMargin = 5 * time.Second
+	// recordTimeout bounds recording an attempt's outcome, which happens
+	// even when the worker's context has ended.
+	recordTimeout = 10 * time.Second
+	// earlySlack is how much earlier than a delivery's next_attempt_at a
+	// job may run it.
+	earlySlack = time.Second
+	// pruneBatch is how many attempts one prune statement deletes, so a
+	// large backlog never becomes one huge transaction.
+	pruneBatch = 10000
+)
+
+// deliveryArgs is the River job that makes the next attempt of a delivery.
+type deliveryArgs struct {
+	DeliveryID uuid.UUID `json:"delivery_id"`
+}
+
+// Kind is the River job kind.
+func (deliveryArgs) Kind() string { return "webhook_delivery" }
+
+// InsertOpts puts every delivery job on Queue.
+func (deliveryArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: deliveryJobMaxAttempts}
+}
+
+// deliveryWorker works deliveryArgs jobs.
+type deliveryWorker struct {
+	river.WorkerDefaults[deliveryArgs]
+	o *Outbox
+}
+
+// Timeout lets a job run slightly longer than one attempt may take.
+func (w *deliveryWorker) Timeout(*river.Job[deliveryArgs]) time.Duration {
+	return w.o.cfg.Timeout + workerTimeoutMargin
+}
+
+// Work makes one attempt of the delivery.
+func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[deliveryArgs]) error {
+	return w.o.deliver(ctx, job.Args.DeliveryID)
+}
+
+// pruneArgs is the periodic River job that prunes old attempts.
+type pruneArgs struct{}
+
+// Kind is the River job kind.
+func (pruneArgs) Kind() string { return "webhook_prune" }
+
+// InsertOpts puts the prune job on Queue.
+func (pruneArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: 3}
+}
+
+// pruneWorker works pruneArgs jobs.
+type pruneWorker struct {
+	river.WorkerDefaults[pruneArgs]
+	o *Outbox
+}
+
+// Work prunes attempts older than the log retention.
+func (w *pruneWorker) Work(ctx context.Context, _ *river.Job[pruneArgs]) error {
+	n, err := w.o.Prune(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		w.o.cfg.Logger.InfoContext(ctx, "webhook attempts pruned", "count", n)
+	}
+	return nil
+}
+
+// AddWorkers registers the delivery worker and the prune worker of o on
+// workers. The River client that works them must run Queue; its MaxWorkers
+// bounds how many deliveries are in flight at once in that process (for
+// example 32), and because Queue is used for nothing else, slow receivers
+// never hold up other jobs.
+//
+// o needs the client and the client needs workers, so create the bundle
+// first, then the client, the Outbox, and register before starting:
+//
+//	workers := river.NewWorkers()
+//	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+//		Queues:  map[string]river.QueueConfig{webhook.Queue: {MaxWorkers: 32}},
+//		Workers: workers,
+//	})
+//	outbox := webhook.NewOutbox(pool, client, cfg)
+//	webhook.AddWorkers(workers, outbox)
+//	client.PeriodicJobs().AddMany(webhook.PeriodicJobs(outbox))
+//	err = client.Start(ctx)
+//
+// It panics if the workers are already registered.
+func AddWorkers(workers *river.Workers, o *Outbox) {
+	river.AddWorker(workers, &deliveryWorker{o: o})
+	river.AddWorker(workers, &pruneWorker{o: o})
+}
+
+// PeriodicJobs returns the periodic jobs of o: pruning attempts older than
+// Config.LogRetention, hourly and when a leader starts. River runs periodic
+// jobs on the elected leader only, so one process of many prunes; its
+// schedule lives in memory, so the run on start keeps pruning going even
+// when processes restart more often than hourly.
+func PeriodicJobs(o *Outbox) []*river.PeriodicJob {
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return pruneArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "webhook_prune", RunOnStart: true}),
+	}
+}
+
+// Prune deletes attempts older than Config.LogRetention and returns how many
+// it deleted. The deliveries themselves are kept.
+func (o *Outbox) Prune(ctx context.Context) (int64, error) {
+	cutoff := o.cfg.Now().Add(-o.cfg.LogRetention)
+	var total int64
+	for {
+		tag, err := o.pool.Exec(ctx, `
+			DELETE FROM webhook_attempts
+			WHERE (delivery_id, number) IN (
+				SELECT delivery_id, number FROM webhook_attempts
+				WHERE attempted_at < $1
+				LIMIT $2)`, cutoff, pruneBatch)
+		if err != nil {
+			return total, fmt.Errorf("webhook: prune attempts: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < pruneBatch {
+			return total, nil
+		}
+	}
+}
+
+// deliver makes the next attempt of delivery id, records it and returns
+// what River should do with the job: nil when the delivery is over (or was
+// already), a snooze until the next attempt, or an error to have River
+// retry the job (the database failed, or the worker was stopped mid-attempt).
+func (o *Outbox) deliver(ctx context.Context, id uuid.UUID) error {
+	d := &deliveryRow{id: id}
+	var state string
+	err := o.pool.QueryRow(ctx, `
+		SELECT event_id, url, kind, body, trusted, state, created_at, next_attempt_at
+		FROM webhook_deliveries WHERE id = $1`, id).
+		Scan(&d.eventID, &d.url, &d.kind, &d.body, &d.trusted, &state, &d.createdAt, &d.nextAttemptAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		o.cfg.Logger.WarnContext(ctx, "webhook delivery job without delivery", "delivery_id", id)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("webhook: load delivery %s: %w", id, err)
+	}
+	d.state = State(state)
+	if d.state != StatePending {
+		return nil
+	}
+	now := o.cfg.Now()
+	if d.nextAttemptAt != nil && d.nextAttemptAt.Sub(now) > earlySlack {
+		// The table, not the job, says when the attempt is due.
+		return river.JobSnooze(d.nextAttemptAt.Sub(now))
+	}
+
+	// Claim the attempt number before the request goes out: a second worker
+	// on the same delivery gets the next number, never the same one.
+	var number int
+	err = o.pool.QueryRow(ctx, `
+		WITH claimed AS (
+			UPDATE webhook_deliveries SET attempts = attempts + 1
+			WHERE id = $1 AND state = 'pending'
+			RETURNING attempts)
+		INSERT INTO webhook_attempts (delivery_id, number, attempted_at)
+		SELECT $1, attempts, $2 FROM claimed
+		RETURNING number`, id, now).Scan(&number)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // no longer pending
+	}
+	if err != nil {
+		return fmt.Errorf("webhook: claim attempt of delivery %s: %w", id, err)
+	}
+
+	start := time.Now()
+	res := o.send(ctx, d, number, now)
+	elapsed := time.Since(start)
+
+	// Record the outcome even when ctx has ended: the attempt was made.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	end := o.cfg.Now()
+	newState, next, snooze := o.decide(d, number, res, end)
+	if err := o.record(rctx, d, number, res, elapsed, newState, next, end); err != nil {
+		return err
+	}
+	o.log(ctx, d, number, res, newState, next)
+
+	switch {
+	case res.outcome == outcomeInterrupted:
+		// River makes a job cut off by shutdown available again at once.
+		return fmt.Errorf("webhook: delivery %s attempt %d: %w", id, number, ctx.Err())
+	case newState == StatePending:
+		return river.JobSnooze(snooze)
+	default:
+		return nil
+	}
+}
+
+// decide turns an attempt's result into the delivery's new state and, if it
+// stays pending, when the next attempt is due and how long until then.
+func (o *Outbox) decide(d *deliveryRow, number int, res result, now time.Time) (State, *time.Time, time.Duration) {
+	switch res.outcome {
+	case outcomeDelivered:
+		return StateDelivered, nil, 0
+	case outcomeFail:
+		return StateFailed, nil, 0
+	case outcomeInterrupted:
+		return StatePending, &now, 0
+	}
+	delay := max(o.cfg.Backoff(number), res.retryAfter, 0)
+	next := now.Add(delay)
+	if next.After(d.createdAt.Add(o.cfg.MaxAge)) {
+		return StateDead, nil, 0
+	}
+	return StatePending, &next, delay
+}
+
+// record stores an attempt's outcome and the delivery's new state in one
+// transaction. The delivery is updated only if no later attempt has been
+// claimed meanwhile.
+func (o *Outbox) record(ctx context.Context, d *deliveryRow, number int, res result, elapsed time.Duration,
+	state State, next *time.Time, now time.Time,
+) error {
+	var (
+		status, lastError any
+		completed         *time.Time
+	)
+	if res.status != 0 {
+		status = res.status
+	}
+	errText := truncate(res.err, maxErrorLen)
+	if errText != "" {
+		lastError = errText
+	}
+	if state != StatePending {
+		completed = &now
+	}
+	err := pgx.BeginFunc(ctx, o.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			UPDATE webhook_attempts SET duration_ms = $3, http_status = $4, error = $5
+			WHERE delivery_id = $1 AND number = $2`,
+			d.id, number, elapsed.Milliseconds(), status, lastError)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+			UPDATE webhook_deliveries
+			SET state = $3, next_attempt_at = $4, completed_at = $5, last_error = $6
+			WHERE id = $1 AND attempts = $2 AND state = 'pending'`,
+			d.id, number, string(state), next, completed, lastError)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("webhook: record attempt %d of delivery %s: %w", number, d.id, err)
+	}
+	return nil
+}
+
+// log writes one line about an attempt that did not simply succeed.
+func (o *Outbox) log(ctx context.Context, d *deliveryRow, number int, res result, state State, next *time.Time) {
+	attrs := []any{
+		"delivery_id", d.id, "event_id", d.eventID, "kind", d.kind, "attempt", number,
+		"http_status", res.status, "error", res.err,
+	}
+	switch state {
+	case StateDelivered:
+		o.cfg.Logger.DebugContext(ctx, "webhook delivered", attrs...)
+	case StateFailed:
+		o.cfg.Logger.WarnContext(ctx, "webhook delivery failed", attrs...)
+	case StateDead:
+		o.cfg.Logger.WarnContext(ctx, "webhook delivery dead: retries exhausted", attrs...)
+	default:
+		o.cfg.Logger.InfoContext(ctx, "webhook attempt failed; will retry",
+			append(attrs, slog.Time("next_attempt_at", *next))...)
+	}
+}

@@ -1,0 +1,181 @@
+package payments
+
+import "time"
+
+// Terms are what a payment asks for, fixed when it is created.
+type Terms struct {
+	// Amount is A, the amount asked for.
+	Amount Amount
+	// ToleranceBP is t in basis points (hundredths of a percent): a payment
+	// counts as fully paid once it has received A × (1 − t/10000).
+	ToleranceBP int64
+	// Confirmations is N, the confirmations an output needs to count as
+	// confirmed.
+	Confirmations int64
+	// ExpiresAt is E; the zero time means the payment never expires.
+	ExpiresAt time.Time
+	// MonitoringWindow is W, how long a payment may stay PENDING before it
+	// becomes INVALID; zero means it may stay PENDING forever.
+	MonitoringWindow time.Duration
+}
+
+// Due returns A × (1 − t/10000) rounded up to a whole base unit, so a
+// tolerance never lets a payment through for less than the percentage says.
+func (t Terms) Due() Amount {
+	a, bp := int64(t.Amount), t.ToleranceBP
+	if bp <= 0 {
+		return t.Amount
+	}
+	if bp >= 10000 {
+		return 0
+	}
+	// floor(a*bp/10000) without overflowing: a = q*10000 + r.
+	q, r := a/10000, a%10000
+	return Amount(a - (q*bp + r*bp/10000))
+}
+
+// OutputFact is what the chain says about one output paying the payment's
+// address.
+type OutputFact struct {
+	Amount Amount
+	// Confirmations as the node reports them: negative means the transaction
+	// conflicts with one in the active chain.
+	Confirmations int64
+	// Conflicted is set when the output can no longer confirm although its
+	// confirmation count is not negative: listed under listsinceblock's
+	// removed, or a zero-confirmation transaction replaced or dropped from
+	// the mempool.
+	Conflicted bool
+	// Replaceable is set when the transaction signals replace-by-fee
+	// (BIP 125). Such an output needs a confirmation to count as confirmed
+	// even when the payment requires none.
+	Replaceable bool
+	// FirstSeenAt is when Transient first saw the output.
+	FirstSeenAt time.Time
+}
+
+// Counted reports whether the output counts toward the amount received.
+func (o OutputFact) Counted() bool { return !o.Conflicted && o.Confirmations >= 0 }
+
+// Confirmed reports whether the output counts as confirmed under a payment
+// that requires n confirmations.
+func (o OutputFact) Confirmed(n int64) bool {
+	if o.Replaceable && n < 1 {
+		n = 1
+	}
+	return o.Counted() && o.Confirmations >= n
+}
+
+// State is what Decide needs to know about a payment's past.
+type State struct {
+	Status Status
+	// PendingSince is when the payment last became PENDING; zero when it is
+	// not PENDING.
+	PendingSince time.Time
+}
+
+// Decision is the outcome of Decide.
+type Decision struct {
+	Status Status
+	// Received is R, the sum of counted outputs.
+	Received Amount
+	// Confirmed is Rc, the sum of counted outputs with enough confirmations.
+	Confirmed Amount
+	// Overpaid is set when R > A.
+	Overpaid bool
+	// PaidLate is set on an EXPIRED payment when outputs first seen after the
+	// expiry brought R to the amount due.
+	PaidLate bool
+	// PendingSince is when the payment became PENDING, carried over from the
+	// previous state while it stays PENDING; zero otherwise.
+	PendingSince time.Time
+}
+
+// Decide computes a payment's status from its previous state, its terms, every
+// output paying its address and the current time. It is the only place that
+// decides a status:
+//
+//	UNPAID   R = 0
+//	PARTIAL  0 < R < due
+//	PENDING  R ≥ due and Rc < due
+//	PAID     Rc ≥ due
+//	EXPIRED  E passed while UNPAID or PARTIAL; sticky
+//	INVALID  PENDING for longer than W without reaching PAID; sticky
+//
+// where due = A × (1 − t), R sums the outputs that are not conflicted and Rc
+// those of them with at least N confirmations (at least one when the
+// transaction signals replace-by-fee). Apart from the two sticky statuses, the
+// status follows the chain both ways: a reorg takes PAID back to PENDING and a
+// double spend takes PENDING back to PARTIAL or UNPAID.
+func Decide(prev State, terms Terms, outputs []OutputFact, now time.Time) Decision {
+	var d Decision
+	for _, o := range outputs {
+		if !o.Counted() {
+			continue
+		}
+		d.Received = addCapped(d.Received, o.Amount)
+		if o.Confirmed(terms.Confirmations) {
+			d.Confirmed = addCapped(d.Confirmed, o.Amount)
+		}
+	}
+	d.Overpaid = d.Received > terms.Amount
+	due := terms.Due()
+
+	switch prev.Status {
+	case StatusInvalid:
+		d.Status = StatusInvalid
+		return d
+	case StatusExpired:
+		d.Status = StatusExpired
+		d.PaidLate = d.Received >= due && paidAfter(outputs, terms.ExpiresAt)
+		return d
+	}
+
+	switch {
+	case d.Received == 0:
+		d.Status = StatusUnpaid
+	case d.Received < due:
+		d.Status = StatusPartial
+	case d.Confirmed < due:
+		d.Status = StatusPending
+	default:
+		d.Status = StatusPaid
+	}
+
+	switch d.Status {
+	case StatusUnpaid, StatusPartial:
+		if !terms.ExpiresAt.IsZero() && !now.Before(terms.ExpiresAt) {
+			d.Status = StatusExpired
+		}
+	case StatusPending:
+		d.PendingSince = now
+		if prev.Status == StatusPending && !prev.PendingSince.IsZero() {
+			d.PendingSince = prev.PendingSince
+		}
+		if terms.MonitoringWindow > 0 && now.Sub(d.PendingSince) > terms.MonitoringWindow {
+			d.Status = StatusInvalid
+			d.PendingSince = time.Time{}
+		}
+	}
+	return d
+}
+
+// paidAfter reports whether a counted output was first seen after t.
+func paidAfter(outputs []OutputFact, t time.Time) bool {
+	for _, o := range outputs {
+		if o.Counted() && o.FirstSeenAt.After(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// addCapped adds without wrapping around: the sum of outputs paying one
+// address is not bounded by MaxAmount, so saturate instead of overflowing.
+func addCapped(a, b Amount) Amount {
+	const maxAmount = Amount(1<<63 - 1)
+	if b > 0 && a > maxAmount-b {
+		return maxAmount
+	}
+	return a + b
+}

@@ -1,0 +1,268 @@
+package payments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/transient-gateway/transient/internal/coind"
+)
+
+// Detection tuning. These are not configuration: they follow from how the
+// nodes behave, not from how a shop works.
+const (
+	// catchUpDepth is listsinceblock's target_confirmations: the cursor
+	// stays this many blocks behind the tip, so every catch-up re-reads the
+	// blocks a reorg is most likely to replace.
+	catchUpDepth = 6
+	// trackDepth bounds the block refresh: outputs with this many
+	// confirmations (or conflicting blocks this deep) are settled.
+	trackDepth = 100
+	// trackAge bounds the block refresh for outputs that never confirm (a
+	// replaced or dropped transaction stays at 0 confirmations forever).
+	trackAge = 30 * 24 * time.Hour
+	// observeBatch is the number of transactions observed per database
+	// transaction on the batch paths.
+	observeBatch = 200
+	// refreshConcurrency is the number of node calls a block refresh keeps
+	// in flight; the nodes serve about that many in parallel.
+	refreshConcurrency = 16
+)
+
+// nodeFor returns the configured coin or an error for an unknown one.
+func (s *Service) nodeFor(code string) (Coin, error) {
+	c, ok := s.coins[code]
+	if !ok {
+		return Coin{}, &Error{Code: CodeUnsupportedCurrency, Field: "coin", Message: fmt.Sprintf("coin %q is not configured", code)}
+	}
+	return c, nil
+}
+
+// ProcessTx reads one transaction from the coin's node and records what it
+// pays. A transaction the wallet does not know, or that pays no payment,
+// changes nothing. A node error is returned so the caller can retry.
+func (s *Service) ProcessTx(ctx context.Context, code, txid string) error {
+	c, err := s.nodeFor(code)
+	if err != nil {
+		return err
+	}
+	observedAt := s.now().UTC()
+	t, err := c.Node.GetTransaction(ctx, txid)
+	if errors.Is(err, coind.ErrTxNotFound) {
+		return nil
+	}
+	if err != nil {
+		return &UnavailableError{Coin: code, Err: err}
+	}
+	r := newReader(c)
+	obs, err := r.fromTx(ctx, t, observedAt)
+	if err != nil {
+		return err
+	}
+	if err := s.Observe(ctx, code, []TxObservation{obs}); err != nil {
+		return err
+	}
+	// A replacement arrives with a notification, the transaction it
+	// replaces does not: look at the other side of every conflict too.
+	if len(obs.Outputs) > 0 && s.jobs != nil {
+		for _, other := range t.WalletConflicts {
+			if err := s.HintTx(ctx, code, other); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RefreshCoin re-reads, in one batched pass, every transaction of the coin
+// whose outputs a reorg or a double spend could still change, then applies
+// the deadlines. It runs on every block.
+func (s *Service) RefreshCoin(ctx context.Context, code string) error {
+	c, err := s.nodeFor(code)
+	if err != nil {
+		return err
+	}
+	if err := s.refresh(ctx, c, nil); err != nil {
+		return err
+	}
+	return s.CheckDeadlines(ctx)
+}
+
+// refresh re-reads the coin's unsettled transactions, except those in skip
+// (already observed by the caller).
+func (s *Service) refresh(ctx context.Context, c Coin, skip map[string]bool) error {
+	code := c.Code
+	now := s.now().UTC()
+	rows, err := s.pool.Query(ctx, `
+		SELECT DISTINCT txid FROM payment_outputs
+		WHERE coin = $1 AND confirmations > $2 AND confirmations < $3 AND first_seen_at > $4`,
+		code, -trackDepth, trackDepth, now.Add(-trackAge))
+	if err != nil {
+		return fmt.Errorf("payments: refresh %s: %w", code, err)
+	}
+	txids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("payments: refresh %s: %w", code, err)
+	}
+	txids = slices.DeleteFunc(txids, func(txid string) bool { return skip[txid] })
+	obs, err := s.readTxs(ctx, c, txids)
+	if err != nil {
+		return err
+	}
+	return s.observeInBatches(ctx, code, obs)
+}
+
+// observeInBatches observes obs a batch at a time, so one database
+// transaction never holds locks on thousands of payments.
+func (s *Service) observeInBatches(ctx context.Context, code string, obs []TxObservation) error {
+	for len(obs) > 0 {
+		n := min(len(obs), observeBatch)
+		if err := s.Observe(ctx, code, obs[:n]); err != nil {
+			return err
+		}
+		obs = obs[n:]
+	}
+	return nil
+}
+
+// readTxs calls gettransaction for txids with bounded concurrency. A
+// transaction the wallet no longer knows is left out.
+func (s *Service) readTxs(ctx context.Context, c Coin, txids []string) ([]TxObservation, error) {
+	var (
+		mu       sync.Mutex
+		obs      = make([]TxObservation, 0, len(txids))
+		firstErr error
+		wg       sync.WaitGroup
+		next     = make(chan string)
+		r        = newReader(c)
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range min(refreshConcurrency, len(txids)) {
+		wg.Go(func() {
+			for txid := range next {
+				observedAt := s.now().UTC()
+				t, err := c.Node.GetTransaction(ctx, txid)
+				var o TxObservation
+				if err == nil {
+					o, err = r.fromTx(ctx, t, observedAt)
+				}
+				mu.Lock()
+				switch {
+				case errors.Is(err, coind.ErrTxNotFound):
+					s.log.WarnContext(ctx, "wallet no longer knows a paying transaction", "coin", c.Code, "txid", txid)
+				case err != nil && firstErr == nil:
+					firstErr = &UnavailableError{Coin: c.Code, Err: err}
+					cancel()
+				case err == nil:
+					obs = append(obs, o)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, txid := range txids {
+		select {
+		case next <- txid:
+		case <-ctx.Done():
+		}
+	}
+	close(next)
+	wg.Wait()
+	return obs, firstErr
+}
+
+// CatchUp scans the coin's wallet with listsinceblock from the stored cursor
+// and records everything it finds, so payments whose notification was lost,
+// or made while Transient was down, are found. It then moves the cursor,
+// re-reads the unsettled transactions the scan did not list (a receive
+// double-spent before it confirmed leaves listsinceblock altogether) and
+// applies the deadlines: with no hooks at all, this loop alone keeps every
+// payment current.
+func (s *Service) CatchUp(ctx context.Context, code string) error {
+	c, err := s.nodeFor(code)
+	if err != nil {
+		return err
+	}
+	from, err := s.catchUpStart(ctx, c)
+	if err != nil {
+		return err
+	}
+	observedAt := s.now().UTC()
+	res, err := c.Node.ListSinceBlock(ctx, from, catchUpDepth)
+	if err != nil {
+		return &UnavailableError{Coin: code, Err: err}
+	}
+	obs, err := newReader(c).fromList(ctx, res, observedAt)
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(obs))
+	for _, o := range obs {
+		seen[o.TxID] = true
+	}
+	if err := s.observeInBatches(ctx, code, obs); err != nil {
+		return err
+	}
+	if res.LastBlock != "" {
+		b, err := c.Node.GetBlock(ctx, res.LastBlock)
+		if err != nil {
+			return &UnavailableError{Coin: code, Err: err}
+		}
+		_, err = s.pool.Exec(ctx, `
+			INSERT INTO chain_cursors (coin, block_hash, block_height, updated_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (coin) DO UPDATE SET block_hash = $2, block_height = $3, updated_at = $4`,
+			code, b.Hash, b.Height, s.now().UTC())
+		if err != nil {
+			return fmt.Errorf("payments: save cursor %s: %w", code, err)
+		}
+	}
+	if err := s.refresh(ctx, c, seen); err != nil {
+		return err
+	}
+	return s.CheckDeadlines(ctx)
+}
+
+// catchUpStart returns the block hash the next catch-up scans from: the
+// stored cursor when the node knows it, "" (the whole wallet) when there is
+// none yet. Dogecoin Core reads an unknown hash as "from genesis" and
+// Litecoin Core refuses it, so an unknown cursor is never passed on: the scan
+// restarts a few blocks below the stored height instead.
+func (s *Service) catchUpStart(ctx context.Context, c Coin) (string, error) {
+	var (
+		hash   string
+		height int64
+	)
+	err := s.pool.QueryRow(ctx, `SELECT block_hash, block_height FROM chain_cursors WHERE coin = $1`, c.Code).Scan(&hash, &height)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("payments: load cursor %s: %w", c.Code, err)
+	}
+	_, err = c.Node.GetBlock(ctx, hash)
+	if err == nil {
+		// On a stale fork both nodes scan from the fork point.
+		return hash, nil
+	}
+	if !errors.Is(err, coind.ErrBlockNotFound) {
+		return "", &UnavailableError{Coin: c.Code, Err: err}
+	}
+	tip, err := c.Node.GetBlockCount(ctx)
+	if err != nil {
+		return "", &UnavailableError{Coin: c.Code, Err: err}
+	}
+	h := max(min(height, tip)-trackDepth, 0)
+	s.log.WarnContext(ctx, "the node does not know the stored catch-up cursor; rescanning from a lower height",
+		"coin", c.Code, "block_hash", hash, "stored_height", height, "from_height", h)
+	from, err := c.Node.GetBlockHash(ctx, h)
+	if err != nil {
+		return "", &UnavailableError{Coin: c.Code, Err: err}
+	}
+	return from, nil
+}

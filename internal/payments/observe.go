@@ -1,0 +1,164 @@
+package payments
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Observe records what the node said about some transactions of one coin and
+// brings the status of every payment they touch up to date, in one database
+// transaction. It is idempotent: observing the same facts again changes
+// nothing and emits nothing. Transactions paying none of the coin's payment
+// addresses are ignored.
+func (s *Service) Observe(ctx context.Context, coin string, obs []TxObservation) error {
+	if len(obs) == 0 {
+		return nil
+	}
+	var addrs, txids []string
+	for _, o := range obs {
+		txids = append(txids, o.TxID)
+		for _, out := range o.Outputs {
+			addrs = append(addrs, out.Address)
+		}
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		// Lock every payment the observations touch, in id order so that
+		// concurrent observers cannot deadlock.
+		rows, err := tx.Query(ctx, `
+			SELECT id, address FROM payments
+			WHERE coin = $1 AND (address = ANY($2)
+				OR id IN (SELECT payment_id FROM payment_outputs WHERE coin = $1 AND txid = ANY($3)))
+			ORDER BY id
+			FOR UPDATE`, coin, addrs, txids)
+		if err != nil {
+			return fmt.Errorf("payments: lock payments: %w", err)
+		}
+		locked := make(map[string]uuid.UUID)
+		var ids []uuid.UUID
+		var (
+			id   uuid.UUID
+			addr string
+		)
+		if _, err := pgx.ForEachRow(rows, []any{&id, &addr}, func() error {
+			locked[addr] = id
+			ids = append(ids, id)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("payments: lock payments: %w", err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		now := s.now().UTC()
+		if err := recordObservations(ctx, tx, coin, obs, locked, now); err != nil {
+			return err
+		}
+		return s.reconcile(ctx, tx, ids, now)
+	})
+}
+
+// reconcile recomputes the status of the payments ids, whose rows tx holds
+// locked, and writes every change with its event.
+func (s *Service) reconcile(ctx context.Context, tx pgx.Tx, ids []uuid.UUID, now time.Time) error {
+	rows, err := tx.Query(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = ANY($1) ORDER BY id`, ids)
+	if err != nil {
+		return fmt.Errorf("payments: reconcile: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Payment, error) { return scanPayment(r) })
+	if err != nil {
+		return fmt.Errorf("payments: reconcile: %w", err)
+	}
+	if err := loadOutputs(ctx, tx, list); err != nil {
+		return err
+	}
+	for _, p := range list {
+		if err := s.apply(ctx, tx, p, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply runs Decide on p and stores the outcome, emitting an event when the
+// status changes or a late payment arrives.
+func (s *Service) apply(ctx context.Context, tx pgx.Tx, p *Payment, now time.Time) error {
+	facts := make([]OutputFact, len(p.Outputs))
+	for i, o := range p.Outputs {
+		facts[i] = o.Fact()
+	}
+	d := Decide(State{Status: p.Status, PendingSince: p.PendingSince}, p.Terms(s.cfg.MonitoringWindow), facts, now)
+	if d.Status == p.Status && d.Received == p.Received && d.Confirmed == p.Confirmed &&
+		d.Overpaid == p.Overpaid && d.PaidLate == p.PaidLate && d.PendingSince.Equal(p.PendingSince) {
+		return nil
+	}
+	prev, wasLate := p.Status, p.PaidLate
+	p.Status, p.Received, p.Confirmed = d.Status, d.Received, d.Confirmed
+	p.Overpaid, p.PaidLate, p.PendingSince = d.Overpaid, d.PaidLate, d.PendingSince
+	p.UpdatedAt = now
+	_, err := tx.Exec(ctx, `
+		UPDATE payments SET status = $2, amount_received = $3, amount_confirmed = $4, overpaid = $5,
+			paid_late = $6, pending_since = $7, updated_at = $8
+		WHERE id = $1`,
+		p.ID, string(p.Status), int64(p.Received), int64(p.Confirmed), p.Overpaid, p.PaidLate,
+		nullTime(p.PendingSince), now)
+	if err != nil {
+		return fmt.Errorf("payments: update %s: %w", p.ID, err)
+	}
+	if p.Status != prev {
+		s.log.InfoContext(ctx, "payment status changed", "payment_id", p.ID, "coin", p.Coin,
+			"from", string(prev), "to", string(p.Status), "amount_received", p.Received.String())
+		if err := s.emit(ctx, tx, p, EventStatusChanged, prev, now); err != nil {
+			return err
+		}
+	}
+	if p.PaidLate && !wasLate {
+		s.log.InfoContext(ctx, "expired payment paid late", "payment_id", p.ID, "coin", p.Coin,
+			"amount_received", p.Received.String())
+		if err := s.emit(ctx, tx, p, EventPaidLate, prev, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckDeadlines moves payments whose expiry or monitoring window has passed
+// to EXPIRED or INVALID. The expiry loop calls it periodically; it also runs
+// after every block.
+func (s *Service) CheckDeadlines(ctx context.Context) error {
+	now := s.now().UTC()
+	var window any
+	if s.cfg.MonitoringWindow > 0 {
+		window = now.Add(-s.cfg.MonitoringWindow)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT id FROM payments
+		WHERE (status IN ('UNPAID', 'PARTIAL') AND expires_at <= $1)
+			OR (status = 'PENDING' AND pending_since < $2)
+		ORDER BY id
+		LIMIT 1000`, now, window)
+	if err != nil {
+		return fmt.Errorf("payments: deadlines: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return fmt.Errorf("payments: deadlines: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM payments WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids); err != nil {
+			return fmt.Errorf("payments: deadlines: lock: %w", err)
+		}
+		return s.reconcile(ctx, tx, ids, now)
+	})
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, fn)
+}

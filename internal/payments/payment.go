@@ -1,0 +1,116 @@
+package payments
+
+import (
+	"encoding/json"
+	"net/url"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Payment is one request for money: an amount of one coin to one fresh
+// address, with what the chain has paid to it so far.
+type Payment struct {
+	ID      uuid.UUID
+	Coin    string // coin code, e.g. "DOGE"
+	Amount  Amount
+	Address string
+	// Label is the label (account on Dogecoin Core) the address was created
+	// with in the node's wallet; Transient's API calls it account.
+	Label  string
+	Status Status
+	// Received is the amount counted toward the payment (R); Confirmed the
+	// part of it with enough confirmations (Rc).
+	Received  Amount
+	Confirmed Amount
+	Overpaid  bool
+	PaidLate  bool
+	// Confirmations is the number of confirmations required.
+	Confirmations int64
+	// ToleranceBP is the underpayment tolerance in basis points, fixed at
+	// creation.
+	ToleranceBP int64
+	// ExpiresAt is zero when the payment never expires.
+	ExpiresAt    time.Time
+	PendingSince time.Time
+	OrderID      string
+	// Metadata is the shop's JSON object, stored and returned unchanged.
+	Metadata  json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// Outputs are the outputs paying the address, oldest first.
+	Outputs []Output
+	// URI is the BIP21 payment URI, set by the Service.
+	URI string
+}
+
+// Terms returns the payment's terms for Decide.
+func (p *Payment) Terms(window time.Duration) Terms {
+	return Terms{
+		Amount:           p.Amount,
+		ToleranceBP:      p.ToleranceBP,
+		Confirmations:    p.Confirmations,
+		ExpiresAt:        p.ExpiresAt,
+		MonitoringWindow: window,
+	}
+}
+
+// OutputState says how an output counts toward its payment.
+type OutputState string
+
+// The states of an output.
+const (
+	OutputSeen       OutputState = "seen"       // counted, fewer confirmations than required
+	OutputConfirmed  OutputState = "confirmed"  // counted with the required confirmations
+	OutputConflicted OutputState = "conflicted" // double spent, replaced or dropped: counts for nothing
+)
+
+// Output is one transaction output paying a payment's address, keyed by
+// (coin, txid, vout).
+type Output struct {
+	TxID          string
+	Vout          uint32
+	Amount        Amount
+	Confirmations int64
+	Conflicted    bool
+	Replaceable   bool
+	BlockHash     string
+	BlockHeight   int64
+	FirstSeenAt   time.Time
+	UpdatedAt     time.Time
+}
+
+// Fact returns what Decide needs to know about the output.
+func (o Output) Fact() OutputFact {
+	return OutputFact{
+		Amount:        o.Amount,
+		Confirmations: o.Confirmations,
+		Conflicted:    o.Conflicted,
+		Replaceable:   o.Replaceable,
+		FirstSeenAt:   o.FirstSeenAt,
+	}
+}
+
+// State returns how the output counts under a payment requiring n
+// confirmations.
+func (o Output) State(n int64) OutputState {
+	f := o.Fact()
+	switch {
+	case !f.Counted():
+		return OutputConflicted
+	case f.Confirmed(n):
+		return OutputConfirmed
+	default:
+		return OutputSeen
+	}
+}
+
+// BIP21 returns the payment URI for address and amount under scheme, for
+// example dogecoin:D8ab…?amount=10.5.
+func BIP21(scheme, address string, amount Amount) string {
+	u := url.URL{Scheme: scheme, Opaque: address}
+	if amount > 0 {
+		u.RawQuery = "amount=" + amount.String()
+	}
+	return u.String()
+}

@@ -1,0 +1,141 @@
+package payments
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/transient-gateway/transient/internal/coind"
+)
+
+// reader turns one coin node's answers into observations. It fills in what
+// some nodes leave out (Dogecoin Core reports no block heights) and decides
+// whether an unconfirmed transaction with wallet conflicts can still confirm.
+// It caches block heights for the batch it serves.
+type reader struct {
+	c       Coin
+	mu      sync.Mutex
+	heights map[string]int64
+}
+
+func newReader(c Coin) *reader { return &reader{c: c, heights: make(map[string]int64)} }
+
+// fromTx converts a gettransaction answer. Only outputs of category receive
+// count: sends, change and coinbase rewards pay no payment.
+func (r *reader) fromTx(ctx context.Context, t *coind.Transaction, at time.Time) (TxObservation, error) {
+	o := TxObservation{
+		TxID:          t.TxID,
+		Confirmations: t.Confirmations,
+		BlockHash:     t.BlockHash,
+		BlockHeight:   t.BlockHeight,
+		Replaceable:   t.Replaceable == "yes",
+		ObservedAt:    at,
+	}
+	seen := make(map[uint32]bool, len(t.Details))
+	for _, d := range t.Details {
+		if d.Category != "receive" || d.Amount <= 0 || seen[d.Vout] {
+			continue
+		}
+		seen[d.Vout] = true
+		o.Outputs = append(o.Outputs, ObservedOutput{Address: d.Address, Vout: d.Vout, Amount: Amount(d.Amount)})
+	}
+	return r.complete(ctx, o, t.WalletConflicts)
+}
+
+// fromList converts a listsinceblock answer, one observation per
+// transaction. Entries under removed (Litecoin and Bitcoin Core) are
+// conflicted unless the transaction is also in the active list.
+func (r *reader) fromList(ctx context.Context, res *coind.SinceBlock, at time.Time) ([]TxObservation, error) {
+	var (
+		order     []string
+		byTx      = make(map[string]*TxObservation)
+		conflicts = make(map[string][]string)
+	)
+	add := func(e coind.ListEntry, removed bool) {
+		o, ok := byTx[e.TxID]
+		if !ok {
+			o = &TxObservation{
+				TxID:          e.TxID,
+				Confirmations: e.Confirmations,
+				BlockHash:     e.BlockHash,
+				BlockHeight:   e.BlockHeight,
+				Replaceable:   e.Replaceable == "yes",
+				Conflicted:    removed,
+				ObservedAt:    at,
+			}
+			byTx[e.TxID] = o
+			order = append(order, e.TxID)
+			conflicts[e.TxID] = e.WalletConflicts
+		}
+		if e.Category != "receive" || e.Amount <= 0 {
+			return
+		}
+		for _, out := range o.Outputs {
+			if out.Vout == e.Vout {
+				return
+			}
+		}
+		o.Outputs = append(o.Outputs, ObservedOutput{Address: e.Address, Vout: e.Vout, Amount: Amount(e.Amount)})
+	}
+	for _, e := range res.Transactions {
+		add(e, false)
+	}
+	for _, e := range res.Removed {
+		if o, ok := byTx[e.TxID]; ok && !o.Conflicted {
+			continue // back in the active chain
+		}
+		add(e, true)
+	}
+	out := make([]TxObservation, 0, len(order))
+	for _, txid := range order {
+		o := byTx[txid]
+		if len(o.Outputs) == 0 && !o.Conflicted && o.Confirmations >= 0 {
+			continue // pays nobody of ours, and cannot un-pay anybody
+		}
+		full, err := r.complete(ctx, *o, conflicts[txid])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, full)
+	}
+	return out, nil
+}
+
+// complete fills the block height when the node left it out and marks an
+// unconfirmed transaction conflicted when another wallet transaction
+// replaced it in the mempool: the receiver holds both at 0 confirmations,
+// and only the one still in the mempool can confirm.
+func (r *reader) complete(ctx context.Context, o TxObservation, walletConflicts []string) (TxObservation, error) {
+	if o.Confirmations > 0 && o.BlockHeight == 0 && o.BlockHash != "" {
+		h, err := r.height(ctx, o.BlockHash)
+		if err != nil {
+			return o, err
+		}
+		o.BlockHeight = h
+	}
+	if o.Confirmations == 0 && !o.Conflicted && len(walletConflicts) > 0 {
+		in, err := r.c.Node.InMempool(ctx, o.TxID)
+		if err != nil {
+			return o, &UnavailableError{Coin: r.c.Code, Err: err}
+		}
+		o.Conflicted = !in
+	}
+	return o, nil
+}
+
+func (r *reader) height(ctx context.Context, hash string) (int64, error) {
+	r.mu.Lock()
+	h, ok := r.heights[hash]
+	r.mu.Unlock()
+	if ok {
+		return h, nil
+	}
+	b, err := r.c.Node.GetBlock(ctx, hash)
+	if err != nil {
+		return 0, &UnavailableError{Coin: r.c.Code, Err: err}
+	}
+	r.mu.Lock()
+	r.heights[hash] = b.Height
+	r.mu.Unlock()
+	return b.Height, nil
+}

@@ -1,0 +1,307 @@
+package payments
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/transient-gateway/transient/internal/coind"
+)
+
+// Node is what the service needs from a coin node. *coind.Client implements
+// it; the interface exists so pure units can be tested without a node.
+type Node interface {
+	GetNewAddress(ctx context.Context, label string) (string, error)
+	GetTransaction(ctx context.Context, txid string) (*coind.Transaction, error)
+	InMempool(ctx context.Context, txid string) (bool, error)
+	ListSinceBlock(ctx context.Context, blockHash string, targetConfirmations int) (*coind.SinceBlock, error)
+	GetBlock(ctx context.Context, hash string) (*coind.Block, error)
+	GetBlockHash(ctx context.Context, height int64) (string, error)
+	GetBlockCount(ctx context.Context) (int64, error)
+}
+
+// Coin is one configured coin: its code, its node and its defaults.
+type Coin struct {
+	Code string // e.g. "DOGE"
+	Node Node
+	// Confirmations is the default number of confirmations a payment needs.
+	Confirmations int64
+	// URIScheme is the BIP21 scheme, e.g. "dogecoin".
+	URIScheme string
+	// Wallet is the node wallet's name ("" for the default wallet), used to
+	// drop notifications about the node's other wallets.
+	Wallet string
+}
+
+// Config configures a Service.
+type Config struct {
+	Coins []Coin
+	// ToleranceBP is the underpayment tolerance in basis points applied to
+	// new payments.
+	ToleranceBP int64
+	// DefaultExpiry applies to payments created without an expiry; zero
+	// means they never expire.
+	DefaultExpiry time.Duration
+	// MonitoringWindow is how long a payment may stay PENDING before it is
+	// INVALID; zero disables the rule.
+	MonitoringWindow time.Duration
+	// NodeTimeout bounds each node call made while serving a request, so a
+	// slow node gives a fast ErrCoinUnavailable. Default 5s.
+	NodeTimeout time.Duration
+	// Now returns the current time; default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Jobs inserts background jobs (notification hints). An insert-only
+	// River client is enough.
+	Jobs *river.Client[pgx.Tx]
+	// Outbox receives every event inside the transaction that writes it.
+	Outbox Outbox
+}
+
+// Service creates payments and reads them back. It is safe for concurrent
+// use.
+type Service struct {
+	pool   *pgxpool.Pool
+	store  *Store
+	coins  map[string]Coin
+	codes  []string
+	cfg    Config
+	now    func() time.Time
+	log    *slog.Logger
+	jobs   *river.Client[pgx.Tx]
+	outbox Outbox
+	hints  *hintQueue
+}
+
+// NewService returns a Service storing payments through pool.
+func NewService(pool *pgxpool.Pool, cfg Config) *Service {
+	s := &Service{
+		pool:   pool,
+		jobs:   cfg.Jobs,
+		outbox: cfg.Outbox,
+		store:  NewStore(pool),
+		hints:  newHintQueue(),
+		coins:  make(map[string]Coin, len(cfg.Coins)),
+		cfg:    cfg,
+		now:    cfg.Now,
+		log:    cfg.Logger,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.cfg.NodeTimeout <= 0 {
+		s.cfg.NodeTimeout = 5 * time.Second
+	}
+	for _, c := range cfg.Coins {
+		s.coins[c.Code] = c
+		s.codes = append(s.codes, c.Code)
+	}
+	slices.Sort(s.codes)
+	return s
+}
+
+// HasCoin reports whether code is a configured coin.
+func (s *Service) HasCoin(code string) bool {
+	_, ok := s.coins[code]
+	return ok
+}
+
+// Wallet returns the name of the node wallet the coin uses, and whether it
+// uses a named wallet at all.
+func (s *Service) Wallet(code string) (string, bool) {
+	c, ok := s.coins[code]
+	if !ok || c.Wallet == "" {
+		return "", false
+	}
+	return c.Wallet, true
+}
+
+// Coins returns the configured coin codes, sorted.
+func (s *Service) Coins() []string { return slices.Clone(s.codes) }
+
+// Limits on what a shop may send with a payment.
+const (
+	maxLabelLen      = 255
+	maxOrderIDLen    = 255
+	maxConfirmations = 1000
+	maxExpiry        = 365 * 24 * time.Hour
+	maxMetadataLen   = 16 << 10
+)
+
+// CreateRequest is what a shop asks for. Zero fields take the defaults.
+type CreateRequest struct {
+	Coin   string
+	Amount Amount
+	// Label becomes the address label (account on Dogecoin Core).
+	Label   string
+	OrderID string
+	// Metadata must be a JSON object when set.
+	Metadata json.RawMessage
+	// At most one of ExpiresIn and ExpiresAt may be set.
+	ExpiresIn time.Duration
+	ExpiresAt time.Time
+	// Confirmations overrides the coin's default when not nil.
+	Confirmations *int64
+}
+
+// Create validates req, asks the coin's node for a fresh address and stores
+// the payment. Invalid requests fail with an *Error (wrapping ErrInvalid)
+// before the node is asked; a node that fails or does not answer within the
+// node timeout gives an error wrapping ErrCoinUnavailable, and nothing is
+// stored.
+func (s *Service) Create(ctx context.Context, req CreateRequest) (*Payment, error) {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	p, coin, err := s.validate(req, now)
+	if err != nil {
+		return nil, err
+	}
+	nodeCtx, cancel := context.WithTimeout(ctx, s.cfg.NodeTimeout)
+	defer cancel()
+	addr, err := coin.Node.GetNewAddress(nodeCtx, p.Label)
+	if err != nil {
+		return nil, &UnavailableError{Coin: coin.Code, Err: err}
+	}
+	p.Address = addr
+	if err := s.store.Insert(ctx, p); err != nil {
+		return nil, err
+	}
+	s.present(p)
+	s.log.InfoContext(ctx, "payment created", "payment_id", p.ID, "coin", p.Coin, "amount", p.Amount.String(), "address", p.Address)
+	return p, nil
+}
+
+func (s *Service) validate(req CreateRequest, now time.Time) (*Payment, Coin, error) {
+	coin, ok := s.coins[strings.ToUpper(strings.TrimSpace(req.Coin))]
+	if !ok {
+		msg := fmt.Sprintf("currency %q is not supported; use one of %s", req.Coin, strings.Join(s.codes, ", "))
+		if req.Coin == "" {
+			msg = "currency is required; use one of " + strings.Join(s.codes, ", ")
+		}
+		return nil, Coin{}, &Error{Code: CodeUnsupportedCurrency, Field: "currency", Message: msg}
+	}
+	if req.Amount <= 0 || req.Amount > MaxAmount {
+		return nil, Coin{}, invalidAmount(fmt.Sprintf("amount must be greater than 0 and at most %s", MaxAmount))
+	}
+	p := &Payment{
+		ID:            uuid.New(),
+		Coin:          coin.Code,
+		Amount:        req.Amount,
+		Label:         req.Label,
+		Status:        StatusUnpaid,
+		Confirmations: coin.Confirmations,
+		ToleranceBP:   s.cfg.ToleranceBP,
+		OrderID:       req.OrderID,
+		Metadata:      req.Metadata,
+		CreatedAt:     now,
+		UpdatedAt:     now,
+	}
+	if len(req.Label) > maxLabelLen || !utf8.ValidString(req.Label) {
+		return nil, Coin{}, invalidField("account", fmt.Sprintf("account must be valid UTF-8 of at most %d bytes", maxLabelLen))
+	}
+	if len(req.OrderID) > maxOrderIDLen || !utf8.ValidString(req.OrderID) {
+		return nil, Coin{}, invalidField("order_id", fmt.Sprintf("order_id must be valid UTF-8 of at most %d bytes", maxOrderIDLen))
+	}
+	if req.Confirmations != nil {
+		if n := *req.Confirmations; n < 0 || n > maxConfirmations {
+			return nil, Coin{}, &Error{Code: CodeInvalidConfirmations, Field: "confirmations",
+				Message: fmt.Sprintf("confirmations must be between 0 and %d", maxConfirmations)}
+		}
+		p.Confirmations = *req.Confirmations
+	}
+	if len(req.Metadata) > 0 {
+		if len(req.Metadata) > maxMetadataLen {
+			return nil, Coin{}, invalidField("metadata", fmt.Sprintf("metadata must be at most %d bytes of JSON", maxMetadataLen))
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(req.Metadata, &obj); err != nil || obj == nil {
+			return nil, Coin{}, invalidField("metadata", "metadata must be a JSON object")
+		}
+	}
+	switch {
+	case req.ExpiresIn != 0 && !req.ExpiresAt.IsZero():
+		return nil, Coin{}, &Error{Code: CodeInvalidExpiry, Field: "expires_in", Message: "give expires_in or expires_at, not both"}
+	case req.ExpiresIn != 0:
+		if req.ExpiresIn < time.Second || req.ExpiresIn > maxExpiry {
+			return nil, Coin{}, &Error{Code: CodeInvalidExpiry, Field: "expires_in",
+				Message: fmt.Sprintf("expires_in must be between 1 and %d seconds", int64(maxExpiry/time.Second))}
+		}
+		p.ExpiresAt = now.Add(req.ExpiresIn)
+	case !req.ExpiresAt.IsZero():
+		if !req.ExpiresAt.After(now) || req.ExpiresAt.After(now.Add(maxExpiry)) {
+			return nil, Coin{}, &Error{Code: CodeInvalidExpiry, Field: "expires_at",
+				Message: "expires_at must be in the future and at most one year ahead"}
+		}
+		p.ExpiresAt = req.ExpiresAt.UTC().Truncate(time.Microsecond)
+	case s.cfg.DefaultExpiry > 0:
+		p.ExpiresAt = now.Add(s.cfg.DefaultExpiry)
+	}
+	return p, coin, nil
+}
+
+// Get returns the payment with the given id, or an error wrapping
+// ErrNotFound.
+func (s *Service) Get(ctx context.Context, id uuid.UUID) (*Payment, error) {
+	p, err := s.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.present(p)
+	return p, nil
+}
+
+// MaxListLimit is the largest page List returns.
+const MaxListLimit = 100
+
+// List returns one page of payments, newest first. An unknown coin or status
+// or a bad cursor fails with an *Error.
+func (s *Service) List(ctx context.Context, f ListFilter) (*Page, error) {
+	if f.Limit == 0 {
+		f.Limit = 50
+	}
+	if f.Limit < 1 || f.Limit > MaxListLimit {
+		return nil, &Error{Code: CodeInvalidFilter, Field: "limit", Message: fmt.Sprintf("limit must be between 1 and %d", MaxListLimit)}
+	}
+	for _, st := range f.Statuses {
+		if !st.Valid() {
+			return nil, &Error{Code: CodeInvalidFilter, Field: "status",
+				Message: fmt.Sprintf("status %q is not one of UNPAID, PARTIAL, PENDING, PAID, EXPIRED, INVALID", st)}
+		}
+	}
+	if f.Coin != "" {
+		f.Coin = strings.ToUpper(f.Coin)
+		if _, ok := s.coins[f.Coin]; !ok {
+			return nil, &Error{Code: CodeUnsupportedCurrency, Field: "currency",
+				Message: fmt.Sprintf("currency %q is not supported; use one of %s", f.Coin, strings.Join(s.codes, ", "))}
+		}
+	}
+	page, err := s.store.List(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range page.Payments {
+		s.present(p)
+	}
+	return page, nil
+}
+
+// present fills the fields computed from configuration.
+func (s *Service) present(p *Payment) {
+	scheme := strings.ToLower(p.Coin)
+	if c, ok := s.coins[p.Coin]; ok && c.URIScheme != "" {
+		scheme = c.URIScheme
+	}
+	p.URI = BIP21(scheme, p.Address, p.Amount)
+}

@@ -1,0 +1,235 @@
+package payments
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// paymentColumns is the column list every payment query selects, in the order
+// scanPayment reads them.
+const paymentColumns = `id, coin, amount, address, label, status, amount_received, amount_confirmed,
+	overpaid, paid_late, confirmations_required, tolerance_bp, expires_at, pending_since,
+	coalesce(order_id, ''), metadata, created_at, updated_at`
+
+// Store keeps payments and their outputs in PostgreSQL. Its methods return
+// domain errors (ErrNotFound, *Error), never driver errors for expected cases.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// NewStore returns a Store on pool.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// querier is what both a pool and a transaction offer.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Insert stores a new payment. A second payment for the same coin and address
+// is refused with an error wrapping ErrAddressReused.
+func (s *Store) Insert(ctx context.Context, p *Payment) error {
+	metadata := p.Metadata
+	if len(metadata) == 0 {
+		metadata = json.RawMessage("{}")
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO payments (id, coin, amount, address, label, status, confirmations_required,
+			tolerance_bp, expires_at, order_id, metadata, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
+		p.ID, p.Coin, int64(p.Amount), p.Address, p.Label, string(p.Status), p.Confirmations,
+		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), metadata, p.CreatedAt)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return fmt.Errorf("payments: insert %s: %w", p.Address, ErrAddressReused)
+	}
+	if err != nil {
+		return fmt.Errorf("payments: insert: %w", err)
+	}
+	return nil
+}
+
+// Get returns the payment with its outputs, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Payment, error) {
+	return getPayment(ctx, s.pool, id, false)
+}
+
+// getPayment reads one payment and its outputs through q, locking the
+// payment row when forUpdate is set (q must then be a transaction).
+func getPayment(ctx context.Context, q querier, id uuid.UUID, forUpdate bool) (*Payment, error) {
+	sql := `SELECT ` + paymentColumns + ` FROM payments WHERE id = $1`
+	if forUpdate {
+		sql += ` FOR UPDATE`
+	}
+	p, err := scanPayment(q.QueryRow(ctx, sql, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("payments: get %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("payments: get %s: %w", id, err)
+	}
+	if err := loadOutputs(ctx, q, []*Payment{p}); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// ListFilter selects payments for List. Zero fields do not filter.
+type ListFilter struct {
+	Statuses      []Status
+	Coin          string
+	OrderID       string
+	CreatedAfter  time.Time // inclusive
+	CreatedBefore time.Time // exclusive
+	Limit         int
+	// Cursor continues a previous listing; it is the NextCursor that listing
+	// returned.
+	Cursor string
+}
+
+// Page is one page of a listing.
+type Page struct {
+	Payments []*Payment
+	// NextCursor is set when more payments follow.
+	NextCursor string
+}
+
+// List returns payments newest first, filtered by f, one page at a time.
+func (s *Store) List(ctx context.Context, f ListFilter) (*Page, error) {
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if len(f.Statuses) > 0 {
+		st := make([]string, len(f.Statuses))
+		for i, v := range f.Statuses {
+			st[i] = string(v)
+		}
+		where = append(where, "status = ANY("+arg(st)+")")
+	}
+	if f.Coin != "" {
+		where = append(where, "coin = "+arg(f.Coin))
+	}
+	if f.OrderID != "" {
+		where = append(where, "order_id = "+arg(f.OrderID))
+	}
+	if !f.CreatedAfter.IsZero() {
+		where = append(where, "created_at >= "+arg(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		where = append(where, "created_at < "+arg(f.CreatedBefore))
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, "(created_at, id) < ("+arg(at)+", "+arg(id)+")")
+	}
+	sql := `SELECT ` + paymentColumns + ` FROM payments`
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += " ORDER BY created_at DESC, id DESC LIMIT " + arg(f.Limit+1)
+
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("payments: list: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Payment, error) { return scanPayment(r) })
+	if err != nil {
+		return nil, fmt.Errorf("payments: list: %w", err)
+	}
+	page := &Page{Payments: list}
+	if len(list) > f.Limit {
+		page.Payments = list[:f.Limit]
+		last := page.Payments[f.Limit-1]
+		page.NextCursor = encodeCursor(last.CreatedAt, last.ID)
+	}
+	if err := loadOutputs(ctx, s.pool, page.Payments); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// encodeCursor makes an opaque continuation token from the position of the
+// last payment on a page.
+func encodeCursor(at time.Time, id uuid.UUID) string {
+	raw := strconv.FormatInt(at.UnixMicro(), 10) + "," + id.String()
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+func decodeCursor(s string) (time.Time, uuid.UUID, error) {
+	bad := &Error{Code: CodeInvalidCursor, Field: "cursor", Message: "cursor is not one this server returned; start the listing again without it"}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, uuid.Nil, bad
+	}
+	micros, idText, ok := strings.Cut(string(raw), ",")
+	if !ok {
+		return time.Time{}, uuid.Nil, bad
+	}
+	us, err := strconv.ParseInt(micros, 10, 64)
+	if err != nil {
+		return time.Time{}, uuid.Nil, bad
+	}
+	id, err := uuid.Parse(idText)
+	if err != nil {
+		return time.Time{}, uuid.Nil, bad
+	}
+	return time.UnixMicro(us), id, nil
+}
+
+func scanPayment(row pgx.Row) (*Payment, error) {
+	var (
+		p                       Payment
+		status                  string
+		amount, recv, confirmed int64
+		expiresAt, pendingSince *time.Time
+	)
+	err := row.Scan(&p.ID, &p.Coin, &amount, &p.Address, &p.Label, &status, &recv, &confirmed,
+		&p.Overpaid, &p.PaidLate, &p.Confirmations, &p.ToleranceBP, &expiresAt, &pendingSince,
+		&p.OrderID, &p.Metadata, &p.CreatedAt, &p.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	p.Status = Status(status)
+	p.Amount, p.Received, p.Confirmed = Amount(amount), Amount(recv), Amount(confirmed)
+	if expiresAt != nil {
+		p.ExpiresAt = *expiresAt
+	}
+	if pendingSince != nil {
+		p.PendingSince = *pendingSince
+	}
+	return &p, nil
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

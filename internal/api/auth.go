@@ -1,0 +1,75 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+)
+
+// KeyChecker decides whether an API key may use the merchant routes.
+type KeyChecker interface {
+	// CheckKey reports whether key is valid. An error means the answer is
+	// unknown (for example the database is down), not that the key is bad.
+	CheckKey(ctx context.Context, key string) (bool, error)
+}
+
+// StaticKeys is a KeyChecker over a fixed list of keys, the API_KEYS setting.
+// It compares in constant time: each key is hashed first, so neither the
+// content nor the length of a configured key leaks through timing.
+type StaticKeys [][sha256.Size]byte
+
+// NewStaticKeys returns a StaticKeys accepting keys.
+func NewStaticKeys(keys []string) StaticKeys {
+	s := make(StaticKeys, 0, len(keys))
+	for _, k := range keys {
+		s = append(s, sha256.Sum256([]byte(k)))
+	}
+	return s
+}
+
+// CheckKey implements KeyChecker.
+func (s StaticKeys) CheckKey(_ context.Context, key string) (bool, error) {
+	sum := sha256.Sum256([]byte(key))
+	ok := 0
+	for i := range s {
+		ok |= subtle.ConstantTimeCompare(sum[:], s[i][:])
+	}
+	return ok == 1, nil
+}
+
+// bearerToken returns the token of an "Authorization: Bearer <token>"
+// header, or "".
+func bearerToken(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// requireKey lets a request through only with a valid API key.
+func (s *Server) requireKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := bearerToken(r)
+		if token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="transient"`)
+			writeError(w, r, s.log, &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
+				Message: "send an API key as Authorization: Bearer <key>"})
+			return
+		}
+		ok, err := s.keys.CheckKey(r.Context(), token)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="transient", error="invalid_token"`)
+			writeError(w, r, s.log, &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
+				Message: "the API key is not valid"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,439 @@
+// Package config loads transientd's settings from the environment (and an
+// optional .env file) into one typed struct, once, at start-up. Every key is
+// documented in .env.example with its default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+// Coin is the configuration of one coin.
+type Coin struct {
+	Code          string // e.g. "DOGE"
+	RPCURL        string // http://user:pass@host:port[/wallet/NAME]
+	RPCCookieFile string
+	Confirmations int64
+	URIScheme     string
+}
+
+// Config is every setting of transientd.
+type Config struct {
+	ListenAddr  string
+	MetricsAddr string
+	DatabaseURL string
+	DBMaxConns  int32
+	PublicURL   string
+	Coins       []Coin
+	RPCTimeout  time.Duration
+
+	APIKeys              []string
+	AllowUnauthenticated bool
+	NotifyToken          string
+
+	PaymentExpiry    time.Duration
+	TolerancePercent string // as given; ToleranceBP holds the parsed value
+	ToleranceBP      int64
+	MonitoringWindow time.Duration
+	MigrateOnStart   bool
+
+	CatchUpInterval  time.Duration
+	DeadlineInterval time.Duration
+	HintWorkers      int
+	JobRescueAfter   time.Duration
+
+	WebhookURL          string
+	WebhookSecret       string
+	WebhookMaxAge       time.Duration
+	WebhookLogRetention time.Duration
+	WebhookAllowPrivate bool
+	WebhookWorkers      int
+
+	LogFormat string
+	LogLevel  string
+}
+
+// Defaults per coin, documented in .env.example and the README.
+var (
+	defaultConfirmations = map[string]int64{"BTC": 3, "LTC": 6, "DOGE": 6}
+	defaultURIScheme     = map[string]string{"BTC": "bitcoin", "LTC": "litecoin", "DOGE": "dogecoin"}
+)
+
+// Load reads the configuration from getenv. When envFile names an existing
+// file, its keys fill in whatever the environment does not set (the
+// environment wins). All problems are reported together, one line per key,
+// each naming the key and the expected form; secrets never appear in them.
+func Load(getenv func(string) string, envFile string) (*Config, error) {
+	getenv, err := withEnvFile(getenv, envFile)
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{getenv: getenv}
+	c := &Config{
+		ListenAddr:           p.addr("LISTEN_ADDR", "127.0.0.1:8080"),
+		MetricsAddr:          p.optionalAddr("METRICS_ADDR"),
+		DatabaseURL:          p.databaseURL("DATABASE_URL"),
+		DBMaxConns:           int32(p.intRange("DATABASE_MAX_CONNS", 20, 2, 1000)),
+		PublicURL:            p.publicURL("PUBLIC_URL"),
+		RPCTimeout:           p.duration("RPC_TIMEOUT", 5*time.Second, time.Second, 5*time.Minute),
+		APIKeys:              p.list("API_KEYS"),
+		AllowUnauthenticated: p.boolean("ALLOW_UNAUTHENTICATED", false),
+		NotifyToken:          p.get("NOTIFY_TOKEN"),
+		PaymentExpiry:        p.duration("PAYMENT_EXPIRY", 0, 0, 365*24*time.Hour),
+		MonitoringWindow:     p.duration("MONITORING_WINDOW", 24*time.Hour, 0, 365*24*time.Hour),
+		MigrateOnStart:       p.boolean("MIGRATE_ON_START", true),
+		CatchUpInterval:      p.duration("CATCHUP_INTERVAL", 30*time.Second, 100*time.Millisecond, 24*time.Hour),
+		DeadlineInterval:     p.duration("DEADLINE_INTERVAL", 10*time.Second, 100*time.Millisecond, time.Hour),
+		HintWorkers:          p.intRange("HINT_WORKERS", 32, 1, 1000),
+		JobRescueAfter:       p.duration("JOB_RESCUE_AFTER", time.Minute, 5*time.Second, 24*time.Hour),
+		WebhookURL:           p.webhookURL("PAYMENT_WEBHOOK_URL"),
+		WebhookSecret:        p.get("PAYMENT_WEBHOOK_SECRET"),
+		WebhookMaxAge:        p.duration("WEBHOOK_MAX_AGE", 72*time.Hour, time.Minute, 90*24*time.Hour),
+		WebhookLogRetention:  p.duration("WEBHOOK_LOG_RETENTION", 30*24*time.Hour, time.Hour, 3650*24*time.Hour),
+		WebhookAllowPrivate:  p.boolean("WEBHOOK_ALLOW_PRIVATE", false),
+		WebhookWorkers:       p.intRange("WEBHOOK_WORKERS", 32, 1, 1000),
+		LogFormat:            p.oneOf("LOG_FORMAT", "text", "text", "json"),
+		LogLevel:             p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+	}
+	c.TolerancePercent, c.ToleranceBP = p.percent("PAYMENT_TOLERANCE_PERCENT")
+	c.Coins = p.coins()
+	if err := errors.Join(p.errs...); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Validate checks the rules that span several keys.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.APIKeys) == 0 && !c.AllowUnauthenticated {
+		errs = append(errs, errors.New("config: API_KEYS is empty: set at least one key (comma-separated), "+
+			"or ALLOW_UNAUTHENTICATED=true to run without authentication"))
+	}
+	for _, k := range c.APIKeys {
+		if len(k) < 16 {
+			errs = append(errs, errors.New("config: API_KEYS: every key must be at least 16 characters long"))
+			break
+		}
+	}
+	if c.NotifyToken != "" && len(c.NotifyToken) < 16 {
+		errs = append(errs, errors.New("config: NOTIFY_TOKEN must be at least 16 characters long"))
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.ListenAddr {
+		errs = append(errs, errors.New("config: METRICS_ADDR must differ from LISTEN_ADDR (leave it empty to serve /metrics on LISTEN_ADDR)"))
+	}
+	return errors.Join(errs...)
+}
+
+// Coin returns the configuration of code.
+func (c *Config) Coin(code string) (Coin, bool) {
+	i := slices.IndexFunc(c.Coins, func(x Coin) bool { return x.Code == code })
+	if i < 0 {
+		return Coin{}, false
+	}
+	return c.Coins[i], true
+}
+
+// String describes the configuration for the log with every secret
+// replaced by its length.
+func (c *Config) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "listen=%s database=%s coins=", c.ListenAddr, redactURL(c.DatabaseURL))
+	for i, coin := range c.Coins {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s(%s conf=%d)", coin.Code, redactURL(coin.RPCURL), coin.Confirmations)
+	}
+	fmt.Fprintf(&b, " api_keys=%d notify_token=%s webhook=%s webhook_secret=%s public_url=%s",
+		len(c.APIKeys), secretState(c.NotifyToken), redactURL(c.WebhookURL), secretState(c.WebhookSecret), c.PublicURL)
+	return b.String()
+}
+
+func secretState(s string) string {
+	if s == "" {
+		return "unset"
+	}
+	return "set"
+}
+
+// redactURL hides the password of a URL; unparsable input is hidden whole.
+func redactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
+}
+
+// parser reads keys and collects one error per bad key.
+type parser struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (p *parser) get(key string) string { return strings.TrimSpace(p.getenv(key)) }
+
+func (p *parser) fail(key, want string) {
+	p.errs = append(p.errs, fmt.Errorf("config: %s: want %s", key, want))
+}
+
+func (p *parser) failValue(key, value, want string) {
+	p.errs = append(p.errs, fmt.Errorf("config: %s=%q: want %s", key, value, want))
+}
+
+func (p *parser) addr(key, def string) string {
+	v := p.get(key)
+	if v == "" {
+		return def
+	}
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		p.failValue(key, v, "host:port, e.g. 127.0.0.1:8080")
+	}
+	return v
+}
+
+func (p *parser) optionalAddr(key string) string {
+	if p.get(key) == "" {
+		return ""
+	}
+	return p.addr(key, "")
+}
+
+func (p *parser) databaseURL(key string) string {
+	v := p.get(key)
+	if v == "" {
+		p.fail(key, "a PostgreSQL URL, e.g. postgres://transient@127.0.0.1:5432/transient")
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// The value may hold a password: never echo it.
+		p.fail(key, "a PostgreSQL URL starting with postgres://")
+	}
+	return v
+}
+
+func (p *parser) publicURL(key string) string {
+	v := strings.TrimRight(p.get(key), "/")
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+		p.failValue(key, v, "the absolute http(s) URL shops and buyers reach transientd at, e.g. https://pay.example.com")
+	}
+	return v
+}
+
+func (p *parser) webhookURL(key string) string {
+	v := p.get(key)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.fail(key, "an absolute http(s) URL, e.g. https://shop.example.com/transient-webhook")
+	}
+	return v
+}
+
+func (p *parser) list(key string) []string {
+	var out []string
+	for _, s := range strings.Split(p.get(key), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *parser) boolean(key string, def bool) bool {
+	v := p.get(key)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.failValue(key, v, "true or false")
+		return def
+	}
+	return b
+}
+
+func (p *parser) intRange(key string, def, lo, hi int) int {
+	v := p.get(key)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.failValue(key, v, fmt.Sprintf("a whole number from %d to %d", lo, hi))
+		return def
+	}
+	return n
+}
+
+// duration accepts Go durations (90s, 15m, 24h) and, for 0, "0" or "never".
+func (p *parser) duration(key string, def, lo, hi time.Duration) time.Duration {
+	v := p.get(key)
+	if v == "" {
+		return def
+	}
+	if lo == 0 && (v == "0" || strings.EqualFold(v, "never")) {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		want := fmt.Sprintf("a duration such as 90s, 15m or 24h, from %s to %s", lo, hi)
+		if lo == 0 {
+			want = fmt.Sprintf("a duration such as 15m or 24h (at most %s), or 0 for never", hi)
+		}
+		p.failValue(key, v, want)
+		return def
+	}
+	return d
+}
+
+func (p *parser) oneOf(key, def string, allowed ...string) string {
+	v := strings.ToLower(p.get(key))
+	if v == "" {
+		return def
+	}
+	if !slices.Contains(allowed, v) {
+		p.failValue(key, v, "one of "+strings.Join(allowed, ", "))
+		return def
+	}
+	return v
+}
+
+var percentRE = regexp.MustCompile(`^([0-9]{1,3})(?:\.([0-9]{1,2}))?$`)
+
+// percent parses a percentage with at most two decimals into basis points.
+func (p *parser) percent(key string) (string, int64) {
+	v := p.get(key)
+	if v == "" {
+		return "0", 0
+	}
+	m := percentRE.FindStringSubmatch(v)
+	if m == nil {
+		p.failValue(key, v, "a percentage from 0 to 100 with at most two decimals, e.g. 0.5")
+		return v, 0
+	}
+	whole, _ := strconv.ParseInt(m[1], 10, 64)
+	frac := int64(0)
+	if m[2] != "" {
+		frac, _ = strconv.ParseInt((m[2] + "0")[:2], 10, 64)
+	}
+	bp := whole*100 + frac
+	if bp > 10000 {
+		p.failValue(key, v, "a percentage from 0 to 100")
+		return v, 0
+	}
+	return v, bp
+}
+
+var coinCodeRE = regexp.MustCompile(`^[A-Z0-9]{2,10}$`)
+
+func (p *parser) coins() []Coin {
+	codes := p.list("COINS")
+	if len(codes) == 0 {
+		p.fail("COINS", "a comma-separated list of coin codes, e.g. DOGE,LTC,BTC")
+		return nil
+	}
+	var out []Coin
+	for _, code := range codes {
+		code = strings.ToUpper(code)
+		if !coinCodeRE.MatchString(code) {
+			p.failValue("COINS", code, "coin codes of 2 to 10 letters or digits, e.g. DOGE")
+			continue
+		}
+		if slices.ContainsFunc(out, func(c Coin) bool { return c.Code == code }) {
+			p.failValue("COINS", code, "each coin once")
+			continue
+		}
+		c := Coin{
+			Code:          code,
+			RPCURL:        p.get(code + "_RPC_URL"),
+			RPCCookieFile: p.get(code + "_RPC_COOKIE_FILE"),
+		}
+		if c.RPCURL == "" {
+			p.fail(code+"_RPC_URL", "the node's JSON-RPC URL, http://user:pass@host:port, optionally ending in /wallet/NAME")
+		} else if u, err := url.Parse(c.RPCURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.fail(code+"_RPC_URL", "http://user:pass@host:port, optionally ending in /wallet/NAME")
+		} else if u.User == nil && c.RPCCookieFile == "" {
+			p.fail(code+"_RPC_URL", "credentials: user:pass in the URL, or "+code+"_RPC_COOKIE_FILE")
+		}
+		def, ok := defaultConfirmations[code]
+		if !ok {
+			def = 6
+		}
+		c.Confirmations = int64(p.intRange(code+"_CONFIRMATIONS", int(def), 0, 1000))
+		c.URIScheme = strings.ToLower(p.get(code + "_URI_SCHEME"))
+		if c.URIScheme == "" {
+			c.URIScheme = defaultURIScheme[code]
+		}
+		if c.URIScheme == "" {
+			p.fail(code+"_URI_SCHEME", "the BIP21 URI scheme of "+code+", e.g. litecoin")
+		} else if !regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`).MatchString(c.URIScheme) {
+			p.failValue(code+"_URI_SCHEME", c.URIScheme, "a URI scheme such as dogecoin")
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// LoadDatabase reads only what the database commands need (DATABASE_URL,
+// DATABASE_MAX_CONNS and the log settings), so they work without the coin
+// and API settings of the daemon.
+func LoadDatabase(getenv func(string) string, envFile string) (*Config, error) {
+	getenv, err := withEnvFile(getenv, envFile)
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{getenv: getenv}
+	c := &Config{
+		DatabaseURL: p.databaseURL("DATABASE_URL"),
+		DBMaxConns:  int32(p.intRange("DATABASE_MAX_CONNS", 20, 2, 1000)),
+		LogFormat:   p.oneOf("LOG_FORMAT", "text", "text", "json"),
+		LogLevel:    p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+	}
+	return c, errors.Join(p.errs...)
+}
+
+// withEnvFile returns a getenv that falls back to the keys of envFile when
+// that file exists; the environment wins.
+func withEnvFile(getenv func(string) string, envFile string) (func(string) string, error) {
+	if envFile == "" {
+		return getenv, nil
+	}
+	vals, err := godotenv.Read(envFile)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return getenv, nil
+	case err != nil:
+		return nil, fmt.Errorf("config: read %s: %w", envFile, err)
+	}
+	return func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return vals[k]
+	}, nil
+}

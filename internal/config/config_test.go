@@ -1,0 +1,200 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env builds a getenv over a map.
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func minimal() map[string]string {
+	return map[string]string{
+		"DATABASE_URL": "postgres://transient:dbsecret@127.0.0.1:5432/transient",
+		"COINS":        "DOGE,ltc",
+		"DOGE_RPC_URL": "http://user:rpcsecret@127.0.0.1:22555",
+		"LTC_RPC_URL":  "http://user:rpcsecret2@127.0.0.1:19332/wallet/merchant",
+		"API_KEYS":     "key-aaaaaaaaaaaaaaaa, key-bbbbbbbbbbbbbbbb",
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(minimal()), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"ListenAddr", c.ListenAddr, "127.0.0.1:8080"},
+		{"MigrateOnStart", c.MigrateOnStart, true},
+		{"PaymentExpiry", c.PaymentExpiry, time.Duration(0)},
+		{"MonitoringWindow", c.MonitoringWindow, 24 * time.Hour},
+		{"CatchUpInterval", c.CatchUpInterval, 30 * time.Second},
+		{"ToleranceBP", c.ToleranceBP, int64(0)},
+		{"APIKeys", strings.Join(c.APIKeys, "|"), "key-aaaaaaaaaaaaaaaa|key-bbbbbbbbbbbbbbbb"},
+		{"WebhookMaxAge", c.WebhookMaxAge, 72 * time.Hour},
+		{"WebhookLogRetention", c.WebhookLogRetention, 30 * 24 * time.Hour},
+		{"coins", len(c.Coins), 2},
+		{"DOGE confirmations", c.Coins[0].Confirmations, int64(6)},
+		{"DOGE scheme", c.Coins[0].URIScheme, "dogecoin"},
+		{"LTC code upper-cased", c.Coins[1].Code, "LTC"},
+		{"LTC confirmations", c.Coins[1].Confirmations, int64(6)},
+		{"LTC scheme", c.Coins[1].URIScheme, "litecoin"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestLoadOverrides(t *testing.T) {
+	kv := minimal()
+	kv["COINS"] = "BTC,XYZ"
+	kv["BTC_RPC_URL"] = "http://127.0.0.1:8332"
+	kv["BTC_RPC_COOKIE_FILE"] = "/var/lib/bitcoind/.cookie"
+	kv["XYZ_RPC_URL"] = "http://u:p@127.0.0.1:1"
+	kv["XYZ_URI_SCHEME"] = "xyzcoin"
+	kv["XYZ_CONFIRMATIONS"] = "0"
+	kv["PAYMENT_TOLERANCE_PERCENT"] = "0.5"
+	kv["PAYMENT_EXPIRY"] = "15m"
+	kv["MONITORING_WINDOW"] = "0"
+	kv["MIGRATE_ON_START"] = "false"
+	c, err := Load(env(kv), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Coins[0].Confirmations != 3 || c.Coins[0].URIScheme != "bitcoin" || c.Coins[0].RPCCookieFile == "" {
+		t.Errorf("BTC = %+v", c.Coins[0])
+	}
+	if c.Coins[1].Confirmations != 0 || c.Coins[1].URIScheme != "xyzcoin" {
+		t.Errorf("XYZ = %+v", c.Coins[1])
+	}
+	if c.ToleranceBP != 50 || c.PaymentExpiry != 15*time.Minute || c.MonitoringWindow != 0 || c.MigrateOnStart {
+		t.Errorf("got tolerance %d expiry %s window %s migrate %t", c.ToleranceBP, c.PaymentExpiry, c.MonitoringWindow, c.MigrateOnStart)
+	}
+}
+
+func TestLoadRefusals(t *testing.T) {
+	tests := []struct {
+		name string
+		set  map[string]string
+		want string // the message must name the key and the expected form
+	}{
+		{"no database", map[string]string{"DATABASE_URL": ""}, "DATABASE_URL: want a PostgreSQL URL"},
+		{"mysql database", map[string]string{"DATABASE_URL": "mysql://root:dbsecret@x/y"}, "DATABASE_URL: want a PostgreSQL URL starting with postgres://"},
+		{"no coins", map[string]string{"COINS": ""}, "COINS: want a comma-separated list"},
+		{"bad coin code", map[string]string{"COINS": "DOGE,d-o-g"}, `COINS="D-O-G": want coin codes`},
+		{"duplicate coin", map[string]string{"COINS": "DOGE,doge", "LTC_RPC_URL": ""}, `COINS="DOGE": want each coin once`},
+		{"missing rpc url", map[string]string{"LTC_RPC_URL": ""}, "LTC_RPC_URL: want the node's JSON-RPC URL"},
+		{"rpc url without credentials", map[string]string{"LTC_RPC_URL": "http://127.0.0.1:1"}, "LTC_RPC_URL: want credentials"},
+		{"rpc url not http", map[string]string{"LTC_RPC_URL": "tcp://user:rpcsecret@x:1"}, "LTC_RPC_URL: want http://user:pass@host:port"},
+		{"unknown coin needs scheme", map[string]string{"COINS": "XYZ", "XYZ_RPC_URL": "http://u:p@h:1"}, "XYZ_URI_SCHEME: want the BIP21 URI scheme"},
+		{"bad confirmations", map[string]string{"DOGE_CONFIRMATIONS": "many"}, `DOGE_CONFIRMATIONS="many": want a whole number from 0 to 1000`},
+		{"bad listen", map[string]string{"LISTEN_ADDR": "8080"}, `LISTEN_ADDR="8080": want host:port`},
+		{"bad expiry", map[string]string{"PAYMENT_EXPIRY": "soon"}, `PAYMENT_EXPIRY="soon": want a duration such as 15m or 24h`},
+		{"bad tolerance", map[string]string{"PAYMENT_TOLERANCE_PERCENT": "0.125"}, `PAYMENT_TOLERANCE_PERCENT="0.125": want a percentage`},
+		{"tolerance over 100", map[string]string{"PAYMENT_TOLERANCE_PERCENT": "101"}, `PAYMENT_TOLERANCE_PERCENT="101": want a percentage from 0 to 100`},
+		{"bad bool", map[string]string{"MIGRATE_ON_START": "yes please"}, `MIGRATE_ON_START="yes please": want true or false`},
+		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, `LOG_FORMAT="xml": want one of text, json`},
+		{"no api keys", map[string]string{"API_KEYS": ""}, "API_KEYS is empty"},
+		{"short api key", map[string]string{"API_KEYS": "short"}, "API_KEYS: every key must be at least 16 characters"},
+		{"short notify token", map[string]string{"NOTIFY_TOKEN": "abc"}, "NOTIFY_TOKEN must be at least 16 characters"},
+		{"bad public url", map[string]string{"PUBLIC_URL": "pay.example.com"}, `PUBLIC_URL="pay.example.com": want the absolute http(s) URL`},
+		{"bad webhook url", map[string]string{"PAYMENT_WEBHOOK_URL": "ftp://x"}, "PAYMENT_WEBHOOK_URL: want an absolute http(s) URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kv := minimal()
+			for k, v := range tt.set {
+				kv[k] = v
+			}
+			_, err := Load(env(kv), "")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+			for _, secret := range []string{"dbsecret", "rpcsecret", "key-aaaa"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error reveals a secret: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestUnauthenticatedNeedsOptIn(t *testing.T) {
+	kv := minimal()
+	kv["API_KEYS"] = ""
+	kv["ALLOW_UNAUTHENTICATED"] = "true"
+	if _, err := Load(env(kv), ""); err != nil {
+		t.Fatalf("ALLOW_UNAUTHENTICATED=true: %v", err)
+	}
+}
+
+func TestStringRedactsSecrets(t *testing.T) {
+	kv := minimal()
+	kv["NOTIFY_TOKEN"] = "notifysecret-0123456789"
+	kv["PAYMENT_WEBHOOK_URL"] = "https://hook:hooksecret@shop.example.com/hook"
+	kv["PAYMENT_WEBHOOK_SECRET"] = "whsecret-0123456789"
+	c, err := Load(env(kv), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.String()
+	for _, secret := range []string{"dbsecret", "rpcsecret", "rpcsecret2", "key-aaaa", "notifysecret", "hooksecret", "whsecret"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("String() reveals %q: %s", secret, s)
+		}
+	}
+	for _, want := range []string{"127.0.0.1:22555", "DOGE", "LTC", "api_keys=2", "notify_token=set"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("String() lacks %q: %s", want, s)
+		}
+	}
+}
+
+func TestEnvFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, ".env")
+	content := "LISTEN_ADDR=127.0.0.1:9999\nPAYMENT_EXPIRY=1h\n"
+	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kv := minimal()
+	kv["PAYMENT_EXPIRY"] = "2h" // the environment wins over the file
+	c, err := Load(env(kv), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ListenAddr != "127.0.0.1:9999" || c.PaymentExpiry != 2*time.Hour {
+		t.Errorf("listen %s expiry %s", c.ListenAddr, c.PaymentExpiry)
+	}
+	if _, err := Load(env(kv), filepath.Join(dir, "missing.env")); err != nil {
+		t.Errorf("a missing .env file must be fine: %v", err)
+	}
+}
+
+// TestEnvExampleListsEveryKey keeps .env.example complete: every key the
+// loader reads must be documented there.
+func TestEnvExampleListsEveryKey(t *testing.T) {
+	example, err := os.ReadFile("../../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := map[string]bool{}
+	kv := minimal()
+	_, _ = Load(func(k string) string { read[k] = true; return kv[k] }, "")
+	for key := range read {
+		generic := strings.Replace(key, "LTC_", "DOGE_", 1)
+		if !strings.Contains(string(example), "\n"+generic+"=") {
+			t.Errorf(".env.example does not document %s", generic)
+		}
+	}
+}

@@ -144,9 +144,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := runner.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("job queue: start: %w", err)
 	}
-	hintCtx, stopHints := context.WithCancel(context.WithoutCancel(ctx))
-	hintsDone := make(chan error, 1)
-	go func() { hintsDone <- svc.RunHints(hintCtx) }()
+	// The service's batchers run until the HTTP server and the job workers,
+	// which feed them, have stopped.
+	batchCtx, stopBatchers := context.WithCancel(context.WithoutCancel(ctx))
+	batchersDone := make(chan error, 1)
+	go func() { batchersDone <- svc.Run(batchCtx) }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("transientd ready", "listen", ln.Addr().String(), "coins", svc.Coins())
@@ -163,9 +165,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if shutdownErr := srv.Shutdown(drainCtx); shutdownErr != nil {
 		log.Warn("http drain cut short", "err", shutdownErr)
 	}
-	stopHints()
-	<-hintsDone
 	stopWorkers(runner, log)
+	stopBatchers()
+	<-batchersDone
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -110,7 +110,7 @@ func (s *Service) refresh(ctx context.Context, c Coin, skip map[string]bool) err
 		return fmt.Errorf("payments: refresh %s: %w", code, err)
 	}
 	txids = slices.DeleteFunc(txids, func(txid string) bool { return skip[txid] })
-	obs, err := s.readTxs(ctx, c, txids)
+	obs, _, err := s.readTxs(ctx, c, txids)
 	if err != nil {
 		return err
 	}
@@ -131,15 +131,19 @@ func (s *Service) observeInBatches(ctx context.Context, code string, obs []TxObs
 }
 
 // readTxs calls gettransaction for txids with bounded concurrency. A
-// transaction the wallet no longer knows is left out.
-func (s *Service) readTxs(ctx context.Context, c Coin, txids []string) ([]TxObservation, error) {
+// transaction the wallet does not know is left out. It also returns the
+// wallet conflicts of the transactions that pay the wallet: a replacement is
+// notified, the transaction it replaces is not, so the caller looks at those
+// too.
+func (s *Service) readTxs(ctx context.Context, c Coin, txids []string) ([]TxObservation, []string, error) {
 	var (
-		mu       sync.Mutex
-		obs      = make([]TxObservation, 0, len(txids))
-		firstErr error
-		wg       sync.WaitGroup
-		next     = make(chan string)
-		r        = newReader(c)
+		mu        sync.Mutex
+		obs       = make([]TxObservation, 0, len(txids))
+		conflicts []string
+		firstErr  error
+		wg        sync.WaitGroup
+		next      = make(chan string)
+		r         = newReader(c)
 	)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -155,12 +159,14 @@ func (s *Service) readTxs(ctx context.Context, c Coin, txids []string) ([]TxObse
 				mu.Lock()
 				switch {
 				case errors.Is(err, coind.ErrTxNotFound):
-					s.log.WarnContext(ctx, "wallet no longer knows a paying transaction", "coin", c.Code, "txid", txid)
 				case err != nil && firstErr == nil:
 					firstErr = &UnavailableError{Coin: c.Code, Err: err}
 					cancel()
 				case err == nil:
 					obs = append(obs, o)
+					if len(o.Outputs) > 0 {
+						conflicts = append(conflicts, t.WalletConflicts...)
+					}
 				}
 				mu.Unlock()
 			}
@@ -174,7 +180,7 @@ func (s *Service) readTxs(ctx context.Context, c Coin, txids []string) ([]TxObse
 	}
 	close(next)
 	wg.Wait()
-	return obs, firstErr
+	return obs, conflicts, firstErr
 }
 
 // CatchUp scans the coin's wallet with listsinceblock from the stored cursor

@@ -107,7 +107,7 @@ type txHintWorker struct {
 }
 
 func (w *txHintWorker) Work(ctx context.Context, job *river.Job[TxHintArgs]) error {
-	return w.s.ProcessTx(ctx, job.Args.Coin, job.Args.TxID)
+	return w.s.workTxHint(ctx, job.Args.Coin, job.Args.TxID)
 }
 
 func (w *txHintWorker) Timeout(*river.Job[TxHintArgs]) time.Duration { return 30 * time.Second }

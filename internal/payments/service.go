@@ -80,7 +80,9 @@ type Service struct {
 	log    *slog.Logger
 	jobs   *river.Client[pgx.Tx]
 	outbox Outbox
-	hints  *hintQueue
+
+	hintBatch *batcher[hintArgs]
+	txBatch   *batcher[txRef]
 }
 
 // NewService returns a Service storing payments through pool.
@@ -90,7 +92,6 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 		jobs:   cfg.Jobs,
 		outbox: cfg.Outbox,
 		store:  NewStore(pool),
-		hints:  newHintQueue(),
 		coins:  make(map[string]Coin, len(cfg.Coins)),
 		cfg:    cfg,
 		now:    cfg.Now,
@@ -99,6 +100,8 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.hintBatch = newBatcher(hintBatchLimit, s.storeHints)
+	s.txBatch = newBatcher(txBatchLimit, s.processTxs)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

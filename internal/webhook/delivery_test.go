@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/transient-gateway/transient/internal/pgtest"
+
+	"github.com/transient-gateway/transient/webhooksig"
 )
 
 func TestEnqueueRolledBackLeavesNothing(t *testing.T) {
@@ -91,8 +93,8 @@ func TestDeliveredRequest(t *testing.T) {
 	if r.path != "/hook" {
 		t.Errorf("path: got %q, want /hook", r.path)
 	}
-	sig := r.header.Get(SignatureHeader)
-	if err := Verify([]byte(secret), sig, r.body, time.Now(), time.Minute); err != nil {
+	sig := r.header.Get(webhooksig.Header)
+	if err := webhooksig.Verify([]byte(secret), sig, r.body, time.Now(), time.Minute); err != nil {
 		t.Errorf("Verify(%q): %v", sig, err)
 	}
 	ts, _ := strconv.ParseInt(strings.TrimPrefix(strings.Split(sig, ",")[0], "t="), 10, 64)
@@ -125,7 +127,7 @@ func TestUnsignedWithoutSecret(t *testing.T) {
 	msg := newMessage()
 	enqueue(t, p.outbox, msg)
 	waitSettled(t, p.outbox, msg.EventID, 1, 10*time.Second)
-	if got := rc.requests()[0].header.Values(SignatureHeader); len(got) != 0 {
+	if got := rc.requests()[0].header.Values(webhooksig.Header); len(got) != 0 {
 		t.Errorf("signature header without a secret: got %q, want none", got)
 	}
 }
@@ -559,7 +561,7 @@ func TestRedeliver(t *testing.T) {
 		if r.eventID != msg.EventID.String() || !bytes.Equal(r.body, msg.Body) || r.attempt != 1 {
 			t.Errorf("request: event %s attempt %d body %q, want event %s attempt 1 the same body", r.eventID, r.attempt, r.body, msg.EventID)
 		}
-		if err := Verify([]byte(secret), r.header.Get(SignatureHeader), r.body, time.Now(), time.Minute); err != nil {
+		if err := webhooksig.Verify([]byte(secret), r.header.Get(webhooksig.Header), r.body, time.Now(), time.Minute); err != nil {
 			t.Errorf("redelivered signature: %v", err)
 		}
 		seen[r.deliveryID] = true

@@ -17,18 +17,4 @@ var (
 	// private destinations are not allowed. A delivery refused this way
 	// fails without retry.
 	ErrAddressRefused = errors.New("webhook: destination address refused")
-
-	// ErrSignatureMalformed means a signature header is not of the form
-	// "t=<unix seconds>,v1=<hex>[,v1=<hex>...]".
-	ErrSignatureMalformed = errors.New("webhook: malformed signature header")
-
-	// ErrSignatureMismatch means no v1 value in the header is the HMAC of
-	// the timestamp and body under the secret: the body was changed or the
-	// secret is wrong.
-	ErrSignatureMismatch = errors.New("webhook: signature mismatch")
-
-	// ErrSignatureExpired means the signature is valid but its timestamp is
-	// further from now than the tolerance, in the past (a replay) or in the
-	// future.
-	ErrSignatureExpired = errors.New("webhook: signature timestamp outside tolerance")
 )

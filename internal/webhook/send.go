@@ -15,9 +15,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/transient-gateway/transient/webhooksig"
 )
 
-// Request headers besides Content-Type, User-Agent and SignatureHeader.
+// Request headers besides Content-Type, User-Agent and webhooksig.Header.
 const (
 	EventIDHeader    = "X-Transient-Event-Id"
 	DeliveryIDHeader = "X-Transient-Delivery-Id"
@@ -115,7 +117,7 @@ func (o *Outbox) send(ctx context.Context, d *deliveryRow, number int, at time.T
 	req.Header.Set(DeliveryIDHeader, d.id.String())
 	req.Header.Set(AttemptHeader, strconv.Itoa(number))
 	if o.cfg.Secret != "" {
-		req.Header.Set(SignatureHeader, Sign([]byte(o.cfg.Secret), at, d.body))
+		req.Header.Set(webhooksig.Header, webhooksig.Sign([]byte(o.cfg.Secret), at, d.body))
 	}
 
 	resp, err := client.Do(req)

@@ -1,4 +1,4 @@
-package webhook
+package webhooksig
 
 import (
 	"errors"
@@ -75,23 +75,23 @@ func TestVerify(t *testing.T) {
 		{"rotation: second v1 matches", secret, "t=1700000000," + otherSig + "," + good[len("t=1700000000,"):], body, signedAt, nil},
 		{"rotation: first v1 matches", secret, good + "," + otherSig, body, signedAt, nil},
 		{"unknown key ignored", secret, good + ",v2=abc", body, signedAt, nil},
-		{"changed body", secret, good, []byte(`{"payment_id":"9b2f6a4e-3c1d-4e7f-8a90-1b2c3d4e5f60","status":"PAID" }`), signedAt, ErrSignatureMismatch},
-		{"wrong secret", []byte("whsec_3f9a1d"), good, body, signedAt, ErrSignatureMismatch},
-		{"only other secret's v1", secret, "t=1700000000," + otherSig, body, signedAt, ErrSignatureMismatch},
-		{"changed timestamp", secret, "t=1700000001" + good[len("t=1700000000"):], body, signedAt, ErrSignatureMismatch},
-		{"old timestamp", secret, good, body, signedAt.Add(tolerance + time.Second), ErrSignatureExpired},
-		{"future timestamp", secret, good, body, signedAt.Add(-tolerance - time.Second), ErrSignatureExpired},
-		{"empty header", secret, "", body, signedAt, ErrSignatureMalformed},
-		{"no t", secret, good[len("t=1700000000,"):], body, signedAt, ErrSignatureMalformed},
-		{"no v1", secret, "t=1700000000", body, signedAt, ErrSignatureMalformed},
-		{"two t", secret, "t=1700000000," + good, body, signedAt, ErrSignatureMalformed},
-		{"t not a number", secret, "t=abc" + good[len("t=1700000000"):], body, signedAt, ErrSignatureMalformed},
-		{"t with sign", secret, "t=+1700000000" + good[len("t=1700000000"):], body, signedAt, ErrSignatureMalformed},
-		{"t negative", secret, "t=-1" + good[len("t=1700000000"):], body, signedAt, ErrSignatureMalformed},
-		{"v1 not hex", secret, "t=1700000000,v1=zz77ed67c83489c3990d0ef7a2781341946dd6785431514c7b5153c7ca06d302", body, signedAt, ErrSignatureMalformed},
-		{"v1 too short", secret, "t=1700000000,v1=9777ed67", body, signedAt, ErrSignatureMalformed},
-		{"part without =", secret, good + ",junk", body, signedAt, ErrSignatureMalformed},
-		{"other scheme", secret, "sha256=9777ed67c83489c3990d0ef7a2781341946dd6785431514c7b5153c7ca06d302", body, signedAt, ErrSignatureMalformed},
+		{"changed body", secret, good, []byte(`{"payment_id":"9b2f6a4e-3c1d-4e7f-8a90-1b2c3d4e5f60","status":"PAID" }`), signedAt, ErrMismatch},
+		{"wrong secret", []byte("whsec_3f9a1d"), good, body, signedAt, ErrMismatch},
+		{"only other secret's v1", secret, "t=1700000000," + otherSig, body, signedAt, ErrMismatch},
+		{"changed timestamp", secret, "t=1700000001" + good[len("t=1700000000"):], body, signedAt, ErrMismatch},
+		{"old timestamp", secret, good, body, signedAt.Add(tolerance + time.Second), ErrExpired},
+		{"future timestamp", secret, good, body, signedAt.Add(-tolerance - time.Second), ErrExpired},
+		{"empty header", secret, "", body, signedAt, ErrMalformed},
+		{"no t", secret, good[len("t=1700000000,"):], body, signedAt, ErrMalformed},
+		{"no v1", secret, "t=1700000000", body, signedAt, ErrMalformed},
+		{"two t", secret, "t=1700000000," + good, body, signedAt, ErrMalformed},
+		{"t not a number", secret, "t=abc" + good[len("t=1700000000"):], body, signedAt, ErrMalformed},
+		{"t with sign", secret, "t=+1700000000" + good[len("t=1700000000"):], body, signedAt, ErrMalformed},
+		{"t negative", secret, "t=-1" + good[len("t=1700000000"):], body, signedAt, ErrMalformed},
+		{"v1 not hex", secret, "t=1700000000,v1=zz77ed67c83489c3990d0ef7a2781341946dd6785431514c7b5153c7ca06d302", body, signedAt, ErrMalformed},
+		{"v1 too short", secret, "t=1700000000,v1=9777ed67", body, signedAt, ErrMalformed},
+		{"part without =", secret, good + ",junk", body, signedAt, ErrMalformed},
+		{"other scheme", secret, "sha256=9777ed67c83489c3990d0ef7a2781341946dd6785431514c7b5153c7ca06d302", body, signedAt, ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,7 +116,7 @@ func TestVerifyDefaultTolerance(t *testing.T) {
 	if err := Verify(secret, h, body, at.Add(DefaultTolerance), 0); err != nil {
 		t.Errorf("at the default tolerance: got %v, want nil", err)
 	}
-	if err := Verify(secret, h, body, at.Add(DefaultTolerance+time.Second), 0); !errors.Is(err, ErrSignatureExpired) {
-		t.Errorf("past the default tolerance: got %v, want %v", err, ErrSignatureExpired)
+	if err := Verify(secret, h, body, at.Add(DefaultTolerance+time.Second), 0); !errors.Is(err, ErrExpired) {
+		t.Errorf("past the default tolerance: got %v, want %v", err, ErrExpired)
 	}
 }

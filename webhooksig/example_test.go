@@ -1,4 +1,4 @@
-package webhook_test
+package webhooksig_test
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/transient-gateway/transient/internal/webhook"
+	"github.com/transient-gateway/transient/webhooksig"
 )
 
 // A receiver checks the signature over the raw body before trusting it, and
@@ -22,9 +22,9 @@ func ExampleVerify() {
 			http.Error(w, "cannot read body", http.StatusBadRequest)
 			return
 		}
-		err = webhook.Verify(secret, r.Header.Get("X-Transient-Signature"), body, time.Now(), 5*time.Minute)
+		err = webhooksig.Verify(secret, r.Header.Get("X-Transient-Signature"), body, time.Now(), 5*time.Minute)
 		switch {
-		case errors.Is(err, webhook.ErrSignatureExpired):
+		case errors.Is(err, webhooksig.ErrExpired):
 			http.Error(w, "stale signature", http.StatusBadRequest)
 			return
 		case err != nil:
@@ -41,6 +41,6 @@ func ExampleVerify() {
 
 func ExampleSign() {
 	body := []byte(`{"payment_id":"9b2f6a4e-3c1d-4e7f-8a90-1b2c3d4e5f60","status":"PAID"}`)
-	fmt.Println(webhook.Sign([]byte("whsec_3f9a1c"), time.Unix(1700000000, 0), body))
+	fmt.Println(webhooksig.Sign([]byte("whsec_3f9a1c"), time.Unix(1700000000, 0), body))
 	// Output: t=1700000000,v1=9777ed67c83489c3990d0ef7a2781341946dd6785431514c7b5153c7ca06d302
 }

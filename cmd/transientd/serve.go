@@ -90,14 +90,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Logger:       log,
 	})
 	svc := payments.NewService(pool, payments.Config{
-		Coins:            coins,
-		ToleranceBP:      cfg.ToleranceBP,
-		DefaultExpiry:    cfg.PaymentExpiry,
-		MonitoringWindow: cfg.MonitoringWindow,
-		NodeTimeout:      cfg.RPCTimeout,
-		Logger:           log,
-		Jobs:             jobs,
-		Outbox:           outbox,
+		Coins:                 coins,
+		ToleranceBP:           cfg.ToleranceBP,
+		DefaultExpiry:         cfg.PaymentExpiry,
+		MonitoringWindow:      cfg.MonitoringWindow,
+		NodeTimeout:           cfg.RPCTimeout,
+		AllowPrivateCallbacks: cfg.WebhookAllowPrivate,
+		Logger:                log,
+		Jobs:                  jobs,
+		Outbox:                outbox,
 	})
 
 	workers := river.NewWorkers()
@@ -124,6 +125,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Payments:    svc,
 		Keys:        api.NewStaticKeys(cfg.APIKeys),
 		NotifyToken: cfg.NotifyToken,
+		Webhooks:    outbox,
 		Logger:      log,
 	})
 	ln, err := net.Listen("tcp", cfg.ListenAddr)

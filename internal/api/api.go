@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/transient-gateway/transient/internal/payments"
+	"github.com/transient-gateway/transient/internal/webhook"
 )
 
 // Config wires a Server.
@@ -26,6 +27,12 @@ type Config struct {
 	// NotifyToken authenticates the hook binaries; "" disables the
 	// notification routes.
 	NotifyToken string
+	// Webhooks is the outbox behind the delivery log and redeliveries; nil
+	// when webhooks are not wired.
+	Webhooks *webhook.Outbox
+	// Mounts add the routes of other parts (the BitPay API, the checkout
+	// page) to the router, beside the API's own.
+	Mounts []func(chi.Router)
 	// RequestTimeout bounds every request; default 30s.
 	RequestTimeout time.Duration
 	Logger         *slog.Logger
@@ -34,6 +41,8 @@ type Config struct {
 // Server serves the HTTP API.
 type Server struct {
 	payments    *payments.Service
+	webhooks    *webhook.Outbox
+	mounts      []func(chi.Router)
 	keys        KeyChecker
 	notifyToken []byte // SHA-256 of NOTIFY_TOKEN; nil when unset
 	timeout     time.Duration
@@ -44,6 +53,8 @@ type Server struct {
 func New(cfg Config) http.Handler {
 	s := &Server{
 		payments: cfg.Payments,
+		webhooks: cfg.Webhooks,
+		mounts:   cfg.Mounts,
 		keys:     cfg.Keys,
 		timeout:  cfg.RequestTimeout,
 		log:      cfg.Logger,
@@ -84,12 +95,17 @@ func (s *Server) routes() http.Handler {
 		r.With(s.requireKey).Get("/", s.handle(s.listPayments))
 		r.Get("/{id}", s.handle(s.getPayment))
 		r.Get("/{id}/qrcode.png", s.handle(s.paymentQRCode))
+		r.With(s.requireKey).Get("/{id}/events", s.handle(s.listEvents))
 	})
+	r.With(s.requireKey).Post("/events/{id}/redeliver", s.handle(s.redeliverEvent))
 	r.Route("/notify", func(r chi.Router) {
 		r.Use(s.requireNotifyToken)
 		r.Post("/tx", s.handle(s.notifyTx))
 		r.Post("/block", s.handle(s.notifyBlock))
 	})
+	for _, mount := range s.mounts {
+		mount(r)
+	}
 	return r
 }
 

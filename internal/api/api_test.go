@@ -21,6 +21,7 @@ import (
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/pgtest"
 	"github.com/transient-gateway/transient/internal/regtest"
+	"github.com/transient-gateway/transient/internal/webhook"
 )
 
 const (
@@ -51,7 +52,9 @@ func newAPI(t *testing.T, opts ...apiOption) *testAPI {
 		NodeTimeout: 2 * time.Second,
 		Jobs:        jobs,
 	}
-	acfg := Config{Keys: NewStaticKeys([]string{testKey}), NotifyToken: testNotify}
+	// Deliveries are queued but never worked: no River workers run here.
+	pcfg.Outbox = webhook.NewOutbox(pool, jobs, webhook.Config{URL: "http://127.0.0.1:9/hook"})
+	acfg := Config{Keys: NewStaticKeys([]string{testKey}), NotifyToken: testNotify, Webhooks: pcfg.Outbox.(*webhook.Outbox)}
 	for _, o := range opts {
 		o(&pcfg, &acfg)
 	}
@@ -253,6 +256,11 @@ func TestCreatePaymentRefusals(t *testing.T) {
 		{"both expiries", `{"currency":"LTC","amount":1,"expires_in":60,"expires_at":"2099-01-01T00:00:00Z"}`, "", 400, "invalid_expiry", "expires_in", "not both"},
 		{"too many confirmations", `{"currency":"LTC","amount":1,"confirmations":5000}`, "", 400, "invalid_confirmations", "confirmations", "1000"},
 		{"metadata not object", `{"currency":"LTC","amount":1,"metadata":[1]}`, "", 400, "invalid_field", "metadata", "object"},
+		{"callback to loopback", `{"currency":"LTC","amount":1,"callback_url":"http://127.0.0.1:8000/hook"}`, "", 400, "invalid_field", "callback_url", "private"},
+		{"callback to localhost", `{"currency":"LTC","amount":1,"callback_url":"http://localhost/hook"}`, "", 400, "invalid_field", "callback_url", "private"},
+		{"callback to metadata service", `{"currency":"LTC","amount":1,"callback_url":"http://169.254.169.254/"}`, "", 400, "invalid_field", "callback_url", "private"},
+		{"callback not http", `{"currency":"LTC","amount":1,"callback_url":"ftp://shop.example/hook"}`, "", 400, "invalid_field", "callback_url", "http"},
+		{"redirect not absolute", `{"currency":"LTC","amount":1,"redirect_url":"/thanks"}`, "", 400, "invalid_field", "redirect_url", "absolute"},
 		{"body too large", big, "", 413, "body_too_large", "", "bytes"},
 		{"wrong content type", `{"currency":"LTC","amount":1}`, "text/plain", 415, "unsupported_media_type", "", "application/json"},
 	}
@@ -551,4 +559,88 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+func TestEventsAndRedelivery(t *testing.T) {
+	a := newAPI(t)
+	p := a.create(`{"currency":"LTC","amount":"0.3","callback_url":"https://shop.example/hook","redirect_url":"https://shop.example/thanks"}`)
+	id := p["id"].(string)
+	if p["redirect_url"] != "https://shop.example/thanks" {
+		t.Errorf("redirect_url = %v", p["redirect_url"])
+	}
+	if _, ok := p["callback_url"]; ok {
+		t.Errorf("the public payment object shows the shop's callback_url")
+	}
+	ctx := context.Background()
+	txid, err := node.Send(ctx, regtest.MinerWallet, p["payment_address"].(string), 30_000_000, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.svc.ProcessTx(ctx, "LTC", txid); err != nil {
+		t.Fatal(err)
+	}
+	if r := a.do("GET", "/payments/"+id+"/events", ""); r.status != 401 {
+		t.Fatalf("events without a key: %d", r.status)
+	}
+	r := a.authed("GET", "/payments/"+id+"/events", "")
+	if r.status != 200 {
+		t.Fatalf("events: %d %s", r.status, r.body)
+	}
+	var body eventsResponse
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if len(body.Events) != 1 {
+		t.Fatalf("events = %s", r.body)
+	}
+	ev := body.Events[0]
+	if ev.Status != "PENDING" || ev.PreviousStatus != "UNPAID" || ev.Sequence != 1 || ev.Type != "payment.status_changed" {
+		t.Errorf("event = %+v", ev)
+	}
+	var payload map[string]any
+	if err := json.Unmarshal(ev.Payload, &payload); err != nil || payload["payment_id"] != id || payload["status"] != "PENDING" ||
+		payload["event_id"] != ev.ID {
+		t.Errorf("payload = %s", ev.Payload)
+	}
+	urls := map[string]bool{}
+	for _, d := range ev.Deliveries {
+		urls[d.URL] = true
+		if d.State != "pending" {
+			t.Errorf("delivery %s state %s", d.URL, d.State)
+		}
+	}
+	if !urls["http://127.0.0.1:9/hook"] || !urls["https://shop.example/hook"] || len(urls) != 2 {
+		t.Errorf("deliveries to %v, want the global URL and the callback", urls)
+	}
+
+	rd := a.authed("POST", "/events/"+ev.ID+"/redeliver", "")
+	if rd.status != 202 {
+		t.Fatalf("redeliver: %d %s", rd.status, rd.body)
+	}
+	var red redeliverResponse
+	if err := json.Unmarshal(rd.body, &red); err != nil || len(red.Deliveries) != 2 || red.EventID != ev.ID {
+		t.Fatalf("redeliver = %s", rd.body)
+	}
+	r = a.authed("GET", "/payments/"+id+"/events", "")
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(body.Events[0].Deliveries); n != 4 {
+		t.Errorf("deliveries after redelivery = %d, want 4", n)
+	}
+
+	for _, tt := range []struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		{"POST", "/events/7d444840-9dc0-11d1-b245-5ffdce74fad2/redeliver", 404, "not_found"},
+		{"POST", "/events/nope/redeliver", 400, "invalid_id"},
+		{"GET", "/payments/7d444840-9dc0-11d1-b245-5ffdce74fad2/events", 404, "not_found"},
+	} {
+		r := a.authed(tt.method, tt.path, "")
+		if code, _ := r.errorCode(t); r.status != tt.status || code != tt.code {
+			t.Errorf("%s %s: %d %s", tt.method, tt.path, r.status, r.body)
+		}
+	}
 }

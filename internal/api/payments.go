@@ -24,6 +24,8 @@ type createPaymentRequest struct {
 	ExpiresIn     *int64          `json:"expires_in"`
 	ExpiresAt     string          `json:"expires_at"`
 	Confirmations *int64          `json:"confirmations"`
+	CallbackURL   string          `json:"callback_url"`
+	RedirectURL   string          `json:"redirect_url"`
 }
 
 type paymentResponse struct {
@@ -52,6 +54,8 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) error {
 		Label:         body.Account,
 		OrderID:       body.OrderID,
 		Confirmations: body.Confirmations,
+		CallbackURL:   body.CallbackURL,
+		RedirectURL:   body.RedirectURL,
 	}
 	if len(body.Metadata) > 0 && string(body.Metadata) != "null" {
 		req.Metadata = body.Metadata

@@ -3,6 +3,7 @@ package payments
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -56,6 +57,22 @@ type Outbox interface {
 	Enqueue(ctx context.Context, tx pgx.Tx, msg webhook.Message) error
 }
 
+// EventHook adds destinations with their own bodies to an event, inside the
+// transaction that writes it: the BitPay adapter's IPNs are built this way,
+// so they share the outbox's guarantees.
+type EventHook interface {
+	EventDestinations(ctx context.Context, tx pgx.Tx, p *Payment, ev *Event) ([]webhook.Destination, error)
+}
+
+// EventsChannel is the PostgreSQL NOTIFY channel on which every committed
+// event is announced, with the payload "<payment id>:<sequence>", so any
+// process can push live updates without polling.
+const EventsChannel = "transient_payment_events"
+
+// AddEventHook registers h for every event written from now on. Call it
+// while wiring, before the service runs.
+func (s *Service) AddEventHook(h EventHook) { s.hooks = append(s.hooks, h) }
+
 // emit writes an event for p (already updated) inside tx and hands it to the
 // outbox.
 func (s *Service) emit(ctx context.Context, tx pgx.Tx, p *Payment, typ string, prev Status, now time.Time) error {
@@ -94,8 +111,87 @@ func (s *Service) emit(ctx context.Context, tx pgx.Tx, p *Payment, typ string, p
 	if err != nil {
 		return fmt.Errorf("payments: insert event: %w", err)
 	}
+	// Delivered to listeners when the transaction commits, never before.
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, EventsChannel, fmt.Sprintf("%s:%d", p.ID, seq)); err != nil {
+		return fmt.Errorf("payments: notify event: %w", err)
+	}
+	msg := webhook.Message{EventID: ev.ID, PaymentID: p.ID, Body: ev.Payload, CallbackURL: p.CallbackURL}
+	for _, h := range s.hooks {
+		extra, err := h.EventDestinations(ctx, tx, p, &ev)
+		if err != nil {
+			return fmt.Errorf("payments: event hook: %w", err)
+		}
+		msg.Extra = append(msg.Extra, extra...)
+	}
 	if s.outbox == nil {
 		return nil
 	}
-	return s.outbox.Enqueue(ctx, tx, webhook.Message{EventID: ev.ID, PaymentID: p.ID, Body: ev.Payload})
+	return s.outbox.Enqueue(ctx, tx, msg)
+}
+
+// Events returns a payment's events in order, or ErrNotFound when there is
+// no such payment.
+func (s *Service) Events(ctx context.Context, paymentID uuid.UUID) ([]Event, error) {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payments WHERE id = $1)`, paymentID).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("payments: events of %s: %w", paymentID, err)
+	}
+	if !exists {
+		return nil, fmt.Errorf("payments: events of %s: %w", paymentID, ErrNotFound)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, payment_id, sequence, type, status, previous_status, occurred_at, payload
+		FROM payment_events WHERE payment_id = $1 ORDER BY sequence`, paymentID)
+	if err != nil {
+		return nil, fmt.Errorf("payments: events of %s: %w", paymentID, err)
+	}
+	events, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, fmt.Errorf("payments: events of %s: %w", paymentID, err)
+	}
+	return events, nil
+}
+
+// EventsSince returns a payment's events with a sequence above after, in
+// order (the live stream's catch-up after a reconnect).
+func (s *Service) EventsSince(ctx context.Context, paymentID uuid.UUID, after int64) ([]Event, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, payment_id, sequence, type, status, previous_status, occurred_at, payload
+		FROM payment_events WHERE payment_id = $1 AND sequence > $2 ORDER BY sequence`, paymentID, after)
+	if err != nil {
+		return nil, fmt.Errorf("payments: events of %s: %w", paymentID, err)
+	}
+	events, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, fmt.Errorf("payments: events of %s: %w", paymentID, err)
+	}
+	return events, nil
+}
+
+// Event returns one event, or ErrNotFound.
+func (s *Service) Event(ctx context.Context, id uuid.UUID) (*Event, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, payment_id, sequence, type, status, previous_status, occurred_at, payload
+		FROM payment_events WHERE id = $1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("payments: event %s: %w", id, err)
+	}
+	ev, err := pgx.CollectExactlyOneRow(rows, scanEvent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("payments: event %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("payments: event %s: %w", id, err)
+	}
+	return &ev, nil
+}
+
+func scanEvent(row pgx.CollectableRow) (Event, error) {
+	var (
+		ev           Event
+		status, prev string
+	)
+	err := row.Scan(&ev.ID, &ev.PaymentID, &ev.Sequence, &ev.Type, &status, &prev, &ev.OccurredAt, &ev.Payload)
+	ev.Status, ev.PreviousStatus = Status(status), Status(prev)
+	return ev, err
 }

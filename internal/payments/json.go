@@ -29,6 +29,7 @@ type PaymentJSON struct {
 	ExpiresAt             *time.Time        `json:"expires_at"`
 	OrderID               *string           `json:"order_id"`
 	Metadata              json.RawMessage   `json:"metadata"`
+	RedirectURL           *string           `json:"redirect_url"`
 }
 
 // TransactionJSON is one output paying a payment, as the API shows it.
@@ -73,6 +74,9 @@ func (p *Payment) JSON() PaymentJSON {
 	}
 	if p.OrderID != "" {
 		out.OrderID = &p.OrderID
+	}
+	if p.RedirectURL != "" {
+		out.RedirectURL = &p.RedirectURL
 	}
 	if len(out.Metadata) == 0 {
 		out.Metadata = json.RawMessage("{}")

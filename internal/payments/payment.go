@@ -35,9 +35,13 @@ type Payment struct {
 	PendingSince time.Time
 	OrderID      string
 	// Metadata is the shop's JSON object, stored and returned unchanged.
-	Metadata  json.RawMessage
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Metadata json.RawMessage
+	// CallbackURL receives this payment's events besides the global webhook.
+	CallbackURL string
+	// RedirectURL is where the checkout page sends the buyer once paid.
+	RedirectURL string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 	// Outputs are the outputs paying the address, oldest first.
 	Outputs []Output
 	// URI is the BIP21 payment URI, set by the Service.

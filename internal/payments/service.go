@@ -3,8 +3,10 @@ package payments
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/transient-gateway/transient/internal/coind"
+	"github.com/transient-gateway/transient/internal/webhook"
 )
 
 // Node is what the service needs from a coin node. *coind.Client implements
@@ -55,6 +58,9 @@ type Config struct {
 	// MonitoringWindow is how long a payment may stay PENDING before it is
 	// INVALID; zero disables the rule.
 	MonitoringWindow time.Duration
+	// AllowPrivateCallbacks accepts callback URLs on loopback, private and
+	// link-local addresses (WEBHOOK_ALLOW_PRIVATE).
+	AllowPrivateCallbacks bool
 	// NodeTimeout bounds each node call made while serving a request, so a
 	// slow node gives a fast ErrCoinUnavailable. Default 5s.
 	NodeTimeout time.Duration
@@ -80,6 +86,7 @@ type Service struct {
 	log    *slog.Logger
 	jobs   *river.Client[pgx.Tx]
 	outbox Outbox
+	hooks  []EventHook
 
 	hintBatch *batcher[hintArgs]
 	txBatch   *batcher[txRef]
@@ -142,6 +149,7 @@ const (
 	maxConfirmations = 1000
 	maxExpiry        = 365 * 24 * time.Hour
 	maxMetadataLen   = 16 << 10
+	maxURLLen        = 2048
 )
 
 // CreateRequest is what a shop asks for. Zero fields take the defaults.
@@ -158,6 +166,11 @@ type CreateRequest struct {
 	ExpiresAt time.Time
 	// Confirmations overrides the coin's default when not nil.
 	Confirmations *int64
+	// CallbackURL receives the payment's events besides the global webhook:
+	// http or https, and not a private address unless allowed.
+	CallbackURL string
+	// RedirectURL is where the checkout page sends the buyer once paid.
+	RedirectURL string
 }
 
 // Create validates req, asks the coin's node for a fresh address and stores
@@ -233,6 +246,19 @@ func (s *Service) validate(req CreateRequest, now time.Time) (*Payment, Coin, er
 			return nil, Coin{}, invalidField("metadata", "metadata must be a JSON object")
 		}
 	}
+	if req.CallbackURL != "" {
+		if err := webhook.ValidateCallbackURL(req.CallbackURL, s.cfg.AllowPrivateCallbacks); err != nil {
+			return nil, Coin{}, invalidField("callback_url", callbackMessage(err))
+		}
+		p.CallbackURL = req.CallbackURL
+	}
+	if req.RedirectURL != "" {
+		u, err := url.Parse(req.RedirectURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(req.RedirectURL) > maxURLLen {
+			return nil, Coin{}, invalidField("redirect_url", fmt.Sprintf("redirect_url must be an absolute http or https URL of at most %d bytes", maxURLLen))
+		}
+		p.RedirectURL = req.RedirectURL
+	}
 	switch {
 	case req.ExpiresIn != 0 && !req.ExpiresAt.IsZero():
 		return nil, Coin{}, &Error{Code: CodeInvalidExpiry, Field: "expires_in", Message: "give expires_in or expires_at, not both"}
@@ -252,6 +278,16 @@ func (s *Service) validate(req CreateRequest, now time.Time) (*Payment, Coin, er
 		p.ExpiresAt = now.Add(s.cfg.DefaultExpiry)
 	}
 	return p, coin, nil
+}
+
+// callbackMessage says why a callback URL was refused, in words for the
+// shop.
+func callbackMessage(err error) string {
+	if errors.Is(err, webhook.ErrAddressRefused) {
+		return "callback_url points at a loopback, private or link-local address; use a public address " +
+			"(or set WEBHOOK_ALLOW_PRIVATE=true when the shop runs on your network)"
+	}
+	return fmt.Sprintf("callback_url must be an absolute http or https URL of at most %d bytes", maxURLLen)
 }
 
 // Get returns the payment with the given id, or an error wrapping

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -101,9 +103,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Outbox:                outbox,
 	})
 
+	parts, err := features(ctx, deps{cfg: cfg, getenv: getenv, pool: pool, payments: svc, outbox: outbox, jobs: jobs, log: log})
+	if err != nil {
+		return err
+	}
 	workers := river.NewWorkers()
 	payments.AddWorkers(workers, svc)
 	webhook.AddWorkers(workers, outbox)
+	periodic := append(payments.PeriodicJobs(svc, cfg.CatchUpInterval, cfg.DeadlineInterval), webhook.PeriodicJobs(outbox)...)
+	var mounts []func(chi.Router)
+	for _, f := range parts {
+		if f.workers != nil {
+			f.workers(workers)
+		}
+		periodic = append(periodic, f.periodic...)
+		if f.mount != nil {
+			mounts = append(mounts, f.mount)
+		}
+	}
 	runner, err := river.NewClient(driver, &river.Config{
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault:  {MaxWorkers: 4},
@@ -111,7 +128,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			webhook.Queue:       {MaxWorkers: cfg.WebhookWorkers},
 		},
 		Workers:              workers,
-		PeriodicJobs:         append(payments.PeriodicJobs(svc, cfg.CatchUpInterval, cfg.DeadlineInterval), webhook.PeriodicJobs(outbox)...),
+		PeriodicJobs:         periodic,
 		RescueStuckJobsAfter: cfg.JobRescueAfter,
 		JobTimeout:           min(cfg.JobRescueAfter-time.Second, time.Minute),
 		FetchCooldown:        10 * time.Millisecond,
@@ -126,6 +143,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Keys:        api.NewStaticKeys(cfg.APIKeys),
 		NotifyToken: cfg.NotifyToken,
 		Webhooks:    outbox,
+		Mounts:      mounts,
 		Logger:      log,
 	})
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
@@ -151,6 +169,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	batchCtx, stopBatchers := context.WithCancel(context.WithoutCancel(ctx))
 	batchersDone := make(chan error, 1)
 	go func() { batchersDone <- svc.Run(batchCtx) }()
+	partsCtx, stopParts := context.WithCancel(context.WithoutCancel(ctx))
+	var partsDone sync.WaitGroup
+	for _, f := range parts {
+		if f.run != nil {
+			partsDone.Go(func() {
+				if err := f.run(partsCtx); err != nil {
+					log.Error("part stopped", "err", err)
+				}
+			})
+		}
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("transientd ready", "listen", ln.Addr().String(), "coins", svc.Coins())
@@ -167,6 +196,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if shutdownErr := srv.Shutdown(drainCtx); shutdownErr != nil {
 		log.Warn("http drain cut short", "err", shutdownErr)
 	}
+	stopParts()
+	partsDone.Wait()
 	stopWorkers(runner, log)
 	stopBatchers()
 	<-batchersDone

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/transient-gateway/transient/internal/config"
+	"github.com/transient-gateway/transient/internal/payments"
+	"github.com/transient-gateway/transient/internal/webhook"
+)
+
+// deps is what the daemon's core hands to the parts wired beside it (the
+// BitPay adapter, the checkout page): each reads its own settings through
+// getenv and returns what the core must run for it.
+type deps struct {
+	cfg      *config.Config
+	getenv   func(string) string
+	pool     *pgxpool.Pool
+	payments *payments.Service
+	outbox   *webhook.Outbox
+	jobs     *river.Client[pgx.Tx]
+	log      *slog.Logger
+}
+
+// feature is what a part adds to the daemon.
+type feature struct {
+	// mount adds routes to the HTTP router.
+	mount func(chi.Router)
+	// workers registers River workers; periodic adds River periodic jobs.
+	workers  func(*river.Workers)
+	periodic []*river.PeriodicJob
+	// run, when set, runs beside the server until ctx is done.
+	run func(ctx context.Context) error
+}
+
+// features wires every optional part, in a fixed order.
+func features(ctx context.Context, d deps) ([]feature, error) {
+	var out []feature
+	for _, wire := range []func(context.Context, deps) (feature, error){wireBitPay, wireCheckout} {
+		f, err := wire(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}

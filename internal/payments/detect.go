@@ -272,3 +272,42 @@ func (s *Service) catchUpStart(ctx context.Context, c Coin) (string, error) {
 	}
 	return from, nil
 }
+
+// Rescan makes the next catch-up of coin scan the wallet from the block at
+// fromHeight, for an operator who restored a wallet or suspects a gap, and
+// runs that catch-up now. It returns an *Error for a height the chain does
+// not have.
+func (s *Service) Rescan(ctx context.Context, code string, fromHeight int64) error {
+	c, err := s.nodeFor(code)
+	if err != nil {
+		return err
+	}
+	tip, err := c.Node.GetBlockCount(ctx)
+	if err != nil {
+		return &UnavailableError{Coin: code, Err: err}
+	}
+	if fromHeight < 0 || fromHeight > tip {
+		return &Error{Code: CodeInvalidField, Field: "from_height",
+			Message: fmt.Sprintf("from-height must be between 0 and the tip of %s, %d", code, tip)}
+	}
+	if fromHeight == 0 {
+		if _, err := s.pool.Exec(ctx, `DELETE FROM chain_cursors WHERE coin = $1`, code); err != nil {
+			return fmt.Errorf("payments: rescan %s: %w", code, err)
+		}
+		return s.CatchUp(ctx, code)
+	}
+	// listsinceblock lists what came after the given block.
+	hash, err := c.Node.GetBlockHash(ctx, fromHeight-1)
+	if err != nil {
+		return &UnavailableError{Coin: code, Err: err}
+	}
+	_, err = s.pool.Exec(ctx, `
+		INSERT INTO chain_cursors (coin, block_hash, block_height, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (coin) DO UPDATE SET block_hash = $2, block_height = $3, updated_at = $4`,
+		code, hash, fromHeight-1, s.now().UTC())
+	if err != nil {
+		return fmt.Errorf("payments: rescan %s: %w", code, err)
+	}
+	s.log.InfoContext(ctx, "rescan requested", "coin", code, "from_height", fromHeight)
+	return s.CatchUp(ctx, code)
+}

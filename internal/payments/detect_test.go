@@ -1,10 +1,13 @@
 package payments
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/transient-gateway/transient/internal/regtest"
 )
@@ -379,5 +382,47 @@ func TestCreateWhenNodeIsDown(t *testing.T) {
 	var n int
 	if err := e.pool.QueryRow(e.ctx, `SELECT count(*) FROM payments`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("payments stored = %d (%v), want 0", n, err)
+	}
+}
+
+func TestRescanFindsOldPayment(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.create(amt("0.2"))
+	e.pay(p.Address, amt("0.2"))
+	e.mine(10)
+	// A cursor already past the payment's block: the catch-up alone would
+	// not look back.
+	e.catchUp()
+	if _, err := e.pool.Exec(e.ctx, `DELETE FROM payment_outputs`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(e.ctx, `UPDATE payments SET status = 'UNPAID', amount_received = 0, amount_confirmed = 0, pending_since = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	e.catchUp()
+	e.expect(p.ID, StatusUnpaid, 0)
+	if err := e.svc.Rescan(e.ctx, "LTC", 102); err != nil {
+		t.Fatal(err)
+	}
+	e.expect(p.ID, StatusPaid, amt("0.2"))
+	var err error
+	if err = e.svc.Rescan(e.ctx, "LTC", 5000); !errors.Is(err, ErrInvalid) {
+		t.Errorf("rescan past the tip: %v", err)
+	}
+}
+
+func TestCreateAttachRollsBackTogether(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	boom := errors.New("adapter refused")
+	_, err := e.svc.Create(e.ctx, CreateRequest{Coin: "LTC", Amount: amt("1"),
+		Attach: func(ctx context.Context, tx pgx.Tx, p *Payment) error { return boom }})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	var n int
+	if err := e.pool.QueryRow(e.ctx, `SELECT count(*) FROM payments`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("payments stored: %d %v", n, err)
 	}
 }

@@ -171,6 +171,10 @@ type CreateRequest struct {
 	CallbackURL string
 	// RedirectURL is where the checkout page sends the buyer once paid.
 	RedirectURL string
+	// Attach, when set, runs inside the transaction that inserts the
+	// payment, so an adapter (the BitPay invoice) can store its own row
+	// with it: both are stored or neither is.
+	Attach func(ctx context.Context, tx pgx.Tx, p *Payment) error
 }
 
 // Create validates req, asks the coin's node for a fresh address and stores
@@ -191,7 +195,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Payment, erro
 		return nil, &UnavailableError{Coin: coin.Code, Err: err}
 	}
 	p.Address = addr
-	if err := s.store.Insert(ctx, p); err != nil {
+	if err := s.store.Insert(ctx, p, req.Attach); err != nil {
 		return nil, err
 	}
 	s.present(p)

@@ -39,14 +39,20 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Insert stores a new payment. A second payment for the same coin and address
-// is refused with an error wrapping ErrAddressReused.
-func (s *Store) Insert(ctx context.Context, p *Payment) error {
+// Insert stores a new payment, running attach (when not nil) in the same
+// transaction. A second payment for the same coin and address is refused
+// with an error wrapping ErrAddressReused.
+func (s *Store) Insert(ctx context.Context, p *Payment, attach func(context.Context, pgx.Tx, *Payment) error) error {
 	metadata := p.Metadata
 	if len(metadata) == 0 {
 		metadata = json.RawMessage("{}")
 	}
-	_, err := s.pool.Exec(ctx, `
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("payments: insert: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `
 		INSERT INTO payments (id, coin, amount, address, label, status, confirmations_required,
 			tolerance_bp, expires_at, order_id, metadata, created_at, updated_at, callback_url, redirect_url)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)`,
@@ -58,6 +64,14 @@ func (s *Store) Insert(ctx context.Context, p *Payment) error {
 		return fmt.Errorf("payments: insert %s: %w", p.Address, ErrAddressReused)
 	}
 	if err != nil {
+		return fmt.Errorf("payments: insert: %w", err)
+	}
+	if attach != nil {
+		if err := attach(ctx, tx, p); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("payments: insert: %w", err)
 	}
 	return nil

@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "up":
-		return up(ctx, args, stderr)
+		return up(ctx, args)
 	case "stack":
 		// Internal: what up runs in its own process group.
 		return stack(ctx, args, getenv, stdout, stderr)

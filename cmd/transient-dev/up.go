@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -19,7 +18,7 @@ import (
 // process, which stops transientd first, then litecoind, then PostgreSQL. The
 // stack process gets SIGTERM if this one dies (Pdeathsig), and its children
 // die with it in turn.
-func up(ctx context.Context, args []string, stderr io.Writer) error {
+func up(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("up takes no arguments (got %q); set PORT to choose transientd's port", args)
 	}
@@ -39,7 +38,6 @@ func up(ctx context.Context, args []string, stderr io.Writer) error {
 	select {
 	case err = <-exited:
 	case <-ctx.Done():
-		fmt.Fprintln(stderr, "transient-dev: stopping (transientd, litecoind, PostgreSQL if started here)")
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		err = <-exited
 	}

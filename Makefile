@@ -1,0 +1,51 @@
+# Transient's developer commands. `make` (or `make help`) lists them.
+#
+#   make run                         the local stack in the foreground; Ctrl-C stops it
+#   make pay PAYMENT=<id> [AMOUNT=]  pay a payment from the dev miner wallet
+#   make mine [BLOCKS=1]             mine blocks on the dev chain
+#   make test                        what CI runs: gofmt, go vet, go test -race
+
+SHELL := /bin/bash
+# Go from PATH, else the usual install location.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+GOFMT ?= $(dir $(GO))gofmt
+BLOCKS ?= 1
+
+.DEFAULT_GOAL := help
+.PHONY: help run test build pay mine fmt vet deps clean
+
+help: ## list the targets
+	@echo 'usage: make TARGET'
+	@echo
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-7s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+run: deps build ## run the local stack (PostgreSQL, litecoind regtest, transientd, a webhook receiver) until Ctrl-C; PORT=8080 by default
+	@./bin/transient-dev up
+
+test: ## install what is missing, then gofmt -l, go vet and go test -race on every package (what CI runs)
+	@scripts/test.sh
+
+build: ## build bin/transientd, bin/notify-tx, bin/notify-block and bin/transient-dev
+	$(GO) build -o bin/ ./cmd/transientd ./cmd/notify-tx ./cmd/notify-block ./cmd/transient-dev
+
+pay: ## pay a payment of the running stack: make pay PAYMENT=<id> [AMOUNT=0.5] (default: the amount still due)
+	@test -n '$(PAYMENT)' || { echo 'usage: make pay PAYMENT=<id> [AMOUNT=0.5]' >&2; exit 2; }
+	@$(GO) build -o bin/transient-dev ./cmd/transient-dev
+	@./bin/transient-dev pay '$(PAYMENT)' $(AMOUNT)
+
+mine: ## mine blocks on the running stack's chain: make mine [BLOCKS=1]
+	@$(GO) build -o bin/transient-dev ./cmd/transient-dev
+	@./bin/transient-dev mine '$(BLOCKS)'
+
+fmt: ## gofmt -w every Go file
+	@find . \( -path ./.git -o -path ./.cache -o -path ./bin -o -name testdata \) -prune -o -name '*.go' -print0 | xargs -0 $(GOFMT) -l -w
+
+vet: ## go vet ./...
+	$(GO) vet ./...
+
+deps: ## install missing Debian packages: litecoind, and postgresql when no server answers
+	@scripts/deps.sh
+
+clean: ## stop and delete the throwaway PostgreSQL, remove bin/ and .cache/
+	@scripts/postgres.sh clean
+	rm -rf bin .cache

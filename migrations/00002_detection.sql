@@ -43,8 +43,9 @@ CREATE TABLE payment_events (
     status          text        NOT NULL,
     previous_status text        NOT NULL,
     occurred_at     timestamptz NOT NULL,
-    -- The webhook body, exactly as every delivery of this event sends it.
-    payload         jsonb       NOT NULL,
+    -- The webhook body, exactly as every delivery of this event sends it:
+    -- json, not jsonb, keeps the bytes (key order, number text) unchanged.
+    payload         json        NOT NULL,
     UNIQUE (payment_id, sequence)
 );
 

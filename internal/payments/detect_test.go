@@ -3,6 +3,7 @@ package payments
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -424,5 +425,25 @@ func TestCreateAttachRollsBackTogether(t *testing.T) {
 	var n int
 	if err := e.pool.QueryRow(e.ctx, `SELECT count(*) FROM payments`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("payments stored: %d %v", n, err)
+	}
+}
+
+// TestEventPayloadIsTheWebhookBody checks that the stored event keeps the
+// exact bytes of the webhook body, and that its times match the row's.
+func TestEventPayloadIsTheWebhookBody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.create(amt("1"))
+	e.process(e.pay(p.Address, amt("1")))
+	var payload string
+	var occurred time.Time
+	if err := e.pool.QueryRow(e.ctx, `SELECT payload::text, occurred_at FROM payment_events WHERE payment_id = $1`, p.ID).Scan(&payload, &occurred); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(payload, `{"payment_id":"`+p.ID.String()+`","status":"PENDING","event_id":"`) {
+		t.Errorf("payload does not keep the body's bytes: %s", payload)
+	}
+	if !strings.Contains(payload, `"occurred_at":"`+occurred.UTC().Format(time.RFC3339Nano)+`"`) {
+		t.Errorf("occurred_at in the body differs from the row's %s: %s", occurred.UTC().Format(time.RFC3339Nano), payload)
 	}
 }

@@ -53,7 +53,7 @@ func (s *Service) Observe(ctx context.Context, coin string, obs []TxObservation)
 		if len(ids) == 0 {
 			return nil
 		}
-		now := s.now().UTC()
+		now := s.now().UTC().Truncate(time.Microsecond)
 		if err := recordObservations(ctx, tx, coin, obs, locked, now); err != nil {
 			return err
 		}
@@ -129,7 +129,8 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, p *Payment, now time.Tim
 // to EXPIRED or INVALID. The expiry loop calls it periodically; it also runs
 // after every block.
 func (s *Service) CheckDeadlines(ctx context.Context) error {
-	now := s.now().UTC()
+	// Microseconds: what PostgreSQL keeps, so the event body and the row agree.
+	now := s.now().UTC().Truncate(time.Microsecond)
 	var window any
 	if s.cfg.MonitoringWindow > 0 {
 		window = now.Add(-s.cfg.MonitoringWindow)

@@ -324,3 +324,39 @@ func (d *daemon) hint(kind, hash string) {
 		d.t.Fatalf("hint %s %s: %d", kind, hash, resp.StatusCode)
 	}
 }
+
+// TestRedeliverThroughAPI asks a running transientd to redeliver an event
+// and expects the receiver to get the same event id again, in a new
+// delivery.
+func TestRedeliverThroughAPI(t *testing.T) {
+	node := startNode(t, "")
+	hooks := startHookLog(t, 0)
+	d := startDaemon(t, append(coinEnv(node), "CATCHUP_INTERVAL=300ms",
+		"PAYMENT_WEBHOOK_URL="+hooks.url, "PAYMENT_WEBHOOK_SECRET="+webhookSecret)...)
+	p := d.create("LTC", "0.05")
+	if _, err := node.Send(context.Background(), regtest.MinerWallet, p.Address, 5_000_000, false); err != nil {
+		t.Fatal(err)
+	}
+	d.waitStatus(p.ID, "PENDING", 30*time.Second)
+	var events struct {
+		Events []struct {
+			ID string `json:"id"`
+		} `json:"events"`
+	}
+	waitFor(t, 30*time.Second, func() bool {
+		d.call("GET", "/payments/"+p.ID+"/events", "", &events)
+		return len(events.Events) == 1 && len(hooks.missing([]string{events.Events[0].ID})) == 0
+	}, func() string { return "the first delivery did not arrive" })
+	id := events.Events[0].ID
+	var red struct {
+		Deliveries []string `json:"deliveries"`
+	}
+	if code := d.call("POST", "/events/"+id+"/redeliver", "", &red); code != http.StatusAccepted || len(red.Deliveries) != 1 {
+		t.Fatalf("redeliver: %d %+v", code, red)
+	}
+	waitFor(t, 30*time.Second, func() bool {
+		hooks.mu.Lock()
+		defer hooks.mu.Unlock()
+		return hooks.events[id] == 2 && hooks.attempts[red.Deliveries[0]+"/1"] == 1
+	}, func() string { return "the redelivery did not arrive with the same event id" })
+}

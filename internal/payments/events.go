@@ -139,22 +139,16 @@ func (s *Service) Events(ctx context.Context, paymentID uuid.UUID) ([]Event, err
 	if !exists {
 		return nil, fmt.Errorf("payments: events of %s: %w", paymentID, ErrNotFound)
 	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT id, payment_id, sequence, type, status, previous_status, occurred_at, payload
-		FROM payment_events WHERE payment_id = $1 ORDER BY sequence`, paymentID)
-	if err != nil {
-		return nil, fmt.Errorf("payments: events of %s: %w", paymentID, err)
-	}
-	events, err := pgx.CollectRows(rows, scanEvent)
-	if err != nil {
-		return nil, fmt.Errorf("payments: events of %s: %w", paymentID, err)
-	}
-	return events, nil
+	return s.queryEvents(ctx, paymentID, 0)
 }
 
 // EventsSince returns a payment's events with a sequence above after, in
 // order (the live stream's catch-up after a reconnect).
 func (s *Service) EventsSince(ctx context.Context, paymentID uuid.UUID, after int64) ([]Event, error) {
+	return s.queryEvents(ctx, paymentID, after)
+}
+
+func (s *Service) queryEvents(ctx context.Context, paymentID uuid.UUID, after int64) ([]Event, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, payment_id, sequence, type, status, previous_status, occurred_at, payload
 		FROM payment_events WHERE payment_id = $1 AND sequence > $2 ORDER BY sequence`, paymentID, after)

@@ -805,8 +805,9 @@ func TestBitPayInvoiceFlow(t *testing.T) {
 	wantList(list(kv{"status", "complete"}), b.ID, a.ID)
 	wantList(list(kv{"status", "confirmed"}))
 
-	// The IPNs: A's plain bodies for paid and confirmed, B's extended
-	// events 1002, 1003, 1005; every one signed with X-Transient-Signature.
+	// The IPNs: A's plain bodies for paid, confirmed and complete, B's
+	// extended events 1002, 1003, 1005, 1006; every one signed with
+	// X-Transient-Signature.
 	type seen struct{ id, status, event string }
 	var got []seen
 	waitFor(t, 30*time.Second, func() bool {
@@ -836,7 +837,7 @@ func TestBitPayInvoiceFlow(t *testing.T) {
 				got = append(got, seen{body.ID, body.Status, ""})
 			}
 		}
-		return len(got) >= 5
+		return len(got) >= 7
 	}, func() string { return fmt.Sprintf("IPNs received: %+v", got) })
 	var plainA, eventsB []string
 	for _, s := range got {
@@ -851,10 +852,10 @@ func TestBitPayInvoiceFlow(t *testing.T) {
 	}
 	slices.Sort(plainA)
 	slices.Sort(eventsB)
-	if strings.Join(plainA, ",") != "confirmed,paid" {
-		t.Errorf("plain IPNs of A carry statuses %v, want paid and confirmed", plainA)
+	if strings.Join(plainA, ",") != "complete,confirmed,paid" {
+		t.Errorf("plain IPNs of A carry statuses %v, want paid, confirmed and complete", plainA)
 	}
-	if strings.Join(eventsB, ",") != "1002 invoice_receivedPayment,1003 invoice_paidInFull,1005 invoice_confirmed" {
+	if strings.Join(eventsB, ",") != "1002 invoice_receivedPayment,1003 invoice_paidInFull,1005 invoice_confirmed,1006 invoice_completed" {
 		t.Errorf("extended IPNs of B = %v", eventsB)
 	}
 	// They went through the delivery log as kind bitpay_ipn.

@@ -311,6 +311,9 @@ func (s *Service) CreateInvoice(ctx context.Context, tok *Token, req InvoiceRequ
 		OrderID:       req.OrderID,
 		RedirectURL:   req.RedirectURL,
 		Confirmations: &confs,
+		// The payment is settled, and the invoice complete, at the coin's
+		// full depth.
+		SettleConfirmations: &complete,
 		Attach: func(ctx context.Context, tx pgx.Tx, p *payments.Payment) error {
 			row.PaymentID, row.CreatedAt = p.ID, p.CreatedAt
 			return insertInvoice(ctx, tx, &row)
@@ -435,14 +438,6 @@ type InvoiceFilter struct {
 // MaxListLimit is the largest page GET /invoices returns.
 const MaxListLimit = 200
 
-// completeSQL is true for a payment p of an invoice b whose outputs with
-// at least b.complete_confirmations confirmations cover the amount due: the
-// SQL twin of isComplete, used to filter listings.
-const completeSQL = `(SELECT coalesce(sum(o.amount), 0) FROM payment_outputs o
-		WHERE o.payment_id = p.id AND NOT o.conflicted
-			AND o.confirmations >= greatest(b.complete_confirmations, CASE WHEN o.replaceable THEN 1 ELSE 0 END))
-	>= p.amount - floor(p.amount::numeric * p.tolerance_bp / 10000)`
-
 // Invoices returns one page of tok's invoices, newest first.
 func (s *Service) Invoices(ctx context.Context, tok *Token, f InvoiceFilter) ([]*Invoice, error) {
 	if f.Limit == 0 {
@@ -467,9 +462,9 @@ func (s *Service) Invoices(ctx context.Context, tok *Token, f InvoiceFilter) ([]
 	case StatusPaid:
 		where = append(where, "p.status = 'PENDING'")
 	case StatusConfirmed:
-		where = append(where, "p.status = 'PAID' AND NOT "+completeSQL)
+		where = append(where, "p.status = 'PAID' AND NOT p.settled")
 	case StatusComplete:
-		where = append(where, "p.status = 'PAID' AND "+completeSQL)
+		where = append(where, "p.status = 'PAID' AND p.settled")
 	case StatusExpired:
 		where = append(where, "p.status = 'EXPIRED'")
 	case StatusInvalid:

@@ -32,9 +32,12 @@ var (
 
 // ipnEvents returns the BitPay events a payment event stands for, in
 // order. Moves back (a reorg, a double spend) have no BitPay event.
-func ipnEvents(ev *payments.Event, p *payments.Payment, complete bool) []IPNEvent {
-	if ev.Type == payments.EventPaidLate {
+func ipnEvents(ev *payments.Event, p *payments.Payment) []IPNEvent {
+	switch ev.Type {
+	case payments.EventPaidLate:
 		return []IPNEvent{EventPaidAfterExpiration}
+	case payments.EventSettled:
+		return []IPNEvent{EventCompleted}
 	}
 	if ev.Type != payments.EventStatusChanged {
 		return nil
@@ -56,7 +59,7 @@ func ipnEvents(ev *payments.Event, p *payments.Payment, complete bool) []IPNEven
 			out = append(out, EventReceivedPayment, EventPaidInFull)
 		}
 		out = append(out, EventConfirmed)
-		if complete {
+		if p.Settled {
 			out = append(out, EventCompleted)
 		}
 	case payments.StatusExpired:
@@ -76,7 +79,7 @@ func ipnEvents(ev *payments.Event, p *payments.Payment, complete bool) []IPNEven
 // becomes confirmed.
 func sendPlain(ev *payments.Event, full bool) bool {
 	switch {
-	case ev.Type == payments.EventPaidLate:
+	case ev.Type == payments.EventPaidLate, ev.Type == payments.EventSettled:
 		return full
 	case ev.Type != payments.EventStatusChanged:
 		return false
@@ -114,7 +117,7 @@ func (s *Service) EventDestinations(ctx context.Context, tx pgx.Tx, p *payments.
 	data := invoiceJSON(inv, s.cfg.PublicURL, ev.OccurredAt)
 	var bodies [][]byte
 	if row.ExtendedNotifications {
-		for _, e := range ipnEvents(ev, p, isComplete(p, row.CompleteConfirmations)) {
+		for _, e := range ipnEvents(ev, p) {
 			b, err := json.Marshal(extendedIPN{Event: e, Data: data})
 			if err != nil {
 				return nil, fmt.Errorf("bitpay: encode IPN: %w", err)

@@ -92,30 +92,16 @@ type CryptoPaymentJSON struct {
 	PaymentType   string `json:"paymentType"`
 }
 
-// isComplete reports whether a PAID invoice's outputs with at least
-// complete confirmations cover the amount due (completeSQL is its twin).
-func isComplete(p *payments.Payment, complete int64) bool {
-	if p.Status != payments.StatusPaid {
-		return false
-	}
-	var sum payments.Amount
-	for _, o := range p.Outputs {
-		if f := o.Fact(); f.Confirmed(complete) {
-			sum += f.Amount
-		}
-	}
-	return sum >= p.Terms(0).Due()
-}
-
 // invoiceStatus maps the payment's status to the BitPay status:
-// UNPAID and PARTIAL are new, PENDING paid, PAID confirmed (complete once the
-// outputs have the complete confirmations), EXPIRED expired, INVALID invalid.
-func invoiceStatus(p *payments.Payment, complete int64) string {
+// UNPAID and PARTIAL are new, PENDING paid, PAID confirmed (complete once
+// the payment is settled: its outputs reached the invoice's complete
+// confirmations), EXPIRED expired, INVALID invalid.
+func invoiceStatus(p *payments.Payment) string {
 	switch p.Status {
 	case payments.StatusPending:
 		return StatusPaid
 	case payments.StatusPaid:
-		if isComplete(p, complete) {
+		if p.Settled {
 			return StatusComplete
 		}
 		return StatusConfirmed
@@ -130,7 +116,7 @@ func invoiceStatus(p *payments.Payment, complete int64) string {
 
 // statusOf maps a payment status alone, with PAID as confirmed.
 func statusOf(s payments.Status) string {
-	return invoiceStatus(&payments.Payment{Status: s}, 1<<40)
+	return invoiceStatus(&payments.Payment{Status: s})
 }
 
 // exceptionStatus is BitPay's exceptionStatus: paidLater for a payment
@@ -182,7 +168,7 @@ func invoiceJSON(inv *Invoice, base string, now time.Time) InvoiceJSON {
 	out := InvoiceJSON{
 		ID:                  p.ID.String(),
 		URL:                 url,
-		Status:              invoiceStatus(p, r.CompleteConfirmations),
+		Status:              invoiceStatus(p),
 		ExceptionStatus:     exceptionStatus(p),
 		Price:               number(r.Price),
 		Currency:            r.Currency,

@@ -25,15 +25,11 @@ func TestInvoiceStatus(t *testing.T) {
 		{"pending", payments.Payment{Status: payments.StatusPending, Amount: 100, Received: 100}, 2, StatusPaid, false},
 		{"paid, 1 of 2", payments.Payment{Status: payments.StatusPaid, Amount: 100, Received: 100,
 			Outputs: []payments.Output{out(100, 1)}}, 2, StatusConfirmed, false},
-		{"paid, 2 of 2", payments.Payment{Status: payments.StatusPaid, Amount: 100, Received: 100,
+		{"paid and settled", payments.Payment{Status: payments.StatusPaid, Amount: 100, Received: 100, Settled: true,
 			Outputs: []payments.Output{out(100, 2)}}, 2, StatusComplete, false},
-		{"paid, two outputs, one short", payments.Payment{Status: payments.StatusPaid, Amount: 100, Received: 100,
-			Outputs: []payments.Output{out(60, 5), out(40, 1)}}, 2, StatusConfirmed, false},
-		{"paid within tolerance", payments.Payment{Status: payments.StatusPaid, Amount: 100, Received: 99, ToleranceBP: 100,
-			Outputs: []payments.Output{out(99, 3)}}, 2, StatusComplete, false},
-		{"paid with a conflicted output", payments.Payment{Status: payments.StatusPaid, Amount: 100, Received: 100,
-			Outputs: []payments.Output{out(100, 3), {Amount: 50, Confirmations: -1}}}, 2, StatusComplete, false},
-		{"overpaid", payments.Payment{Status: payments.StatusPaid, Amount: 100, Received: 150, Overpaid: true,
+		{"paid within tolerance, settled", payments.Payment{Status: payments.StatusPaid, Amount: 100, Received: 99, ToleranceBP: 100,
+			Settled: true, Outputs: []payments.Output{out(99, 3)}}, 2, StatusComplete, false},
+		{"overpaid", payments.Payment{Status: payments.StatusPaid, Amount: 100, Received: 150, Overpaid: true, Settled: true,
 			Outputs: []payments.Output{out(150, 0)}}, 0, StatusComplete, "paidOver"},
 		{"expired unpaid", payments.Payment{Status: payments.StatusExpired, Amount: 100}, 2, StatusExpired, false},
 		{"expired partial", payments.Payment{Status: payments.StatusExpired, Amount: 100, Received: 1}, 2, StatusExpired, "paidPartial"},
@@ -42,7 +38,7 @@ func TestInvoiceStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := invoiceStatus(&tt.p, tt.complete); got != tt.status {
+			if got := invoiceStatus(&tt.p); got != tt.status {
 				t.Errorf("status = %s, want %s", got, tt.status)
 			}
 			if got := exceptionStatus(&tt.p); got != tt.exception {
@@ -80,6 +76,7 @@ func TestIPNEvents(t *testing.T) {
 		return &payments.Event{Type: payments.EventStatusChanged, PreviousStatus: prev, Status: cur}
 	}
 	late := &payments.Event{Type: payments.EventPaidLate, PreviousStatus: E, Status: E}
+	settled := &payments.Event{Type: payments.EventSettled, PreviousStatus: P, Status: P}
 	tests := []struct {
 		name     string
 		ev       *payments.Event
@@ -99,6 +96,7 @@ func TestIPNEvents(t *testing.T) {
 		{"expired partial", changed(R, E), 1, false, "[1004 2000]", true, false},
 		{"invalid", changed(N, I), 1, false, "[1013]", true, false},
 		{"paid late", late, 1, false, "[1009]", true, false},
+		{"complete after confirmed", settled, 1, true, "[1006]", true, false},
 		{"reorg back to pending", changed(P, N), 1, false, "[1003]", true, false},
 		{"double spend back to unpaid", changed(N, U), 0, false, "[]", true, false},
 		{"double spend, still partial", changed(R, U), 0, false, "[]", false, false},
@@ -106,7 +104,7 @@ func TestIPNEvents(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var codes []int
-			for _, e := range ipnEvents(tt.ev, &payments.Payment{Received: tt.received}, tt.complete) {
+			for _, e := range ipnEvents(tt.ev, &payments.Payment{Received: tt.received, Settled: tt.complete}) {
 				codes = append(codes, e.Code)
 			}
 			if got := fmt.Sprint(codes); got != tt.extended && !(got == "[]" && tt.extended == "[]") {

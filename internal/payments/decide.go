@@ -12,6 +12,10 @@ type Terms struct {
 	// Confirmations is N, the confirmations an output needs to count as
 	// confirmed.
 	Confirmations int64
+	// SettleConfirmations is the coin's full depth: a PAID payment is
+	// settled once outputs with this many confirmations (at least N) cover
+	// the amount due.
+	SettleConfirmations int64
 	// ExpiresAt is E; the zero time means the payment never expires.
 	ExpiresAt time.Time
 	// MonitoringWindow is W, how long a payment may stay PENDING before it
@@ -86,6 +90,9 @@ type Decision struct {
 	// PaidLate is set on an EXPIRED payment when outputs first seen after the
 	// expiry brought R to the amount due.
 	PaidLate bool
+	// Settled is set on a PAID payment whose outputs with the settle depth
+	// cover the amount due.
+	Settled bool
 	// PendingSince is when the payment became PENDING, carried over from the
 	// previous state while it stays PENDING; zero otherwise.
 	PendingSince time.Time
@@ -104,11 +111,16 @@ type Decision struct {
 //
 // where due = A × (1 − t), R sums the outputs that are not conflicted and Rc
 // those of them with at least N confirmations (at least one when the
-// transaction signals replace-by-fee). Apart from the two sticky statuses, the
+// transaction signals replace-by-fee). A PAID payment is also Settled once
+// the outputs with the settle depth cover the amount due. Apart from the two sticky statuses, the
 // status follows the chain both ways: a reorg takes PAID back to PENDING and a
 // double spend takes PENDING back to PARTIAL or UNPAID.
 func Decide(prev State, terms Terms, outputs []OutputFact, now time.Time) Decision {
-	var d Decision
+	var (
+		d       Decision
+		settled Amount
+	)
+	settleDepth := max(terms.SettleConfirmations, terms.Confirmations)
 	for _, o := range outputs {
 		if !o.Counted() {
 			continue
@@ -116,6 +128,9 @@ func Decide(prev State, terms Terms, outputs []OutputFact, now time.Time) Decisi
 		d.Received = addCapped(d.Received, o.Amount)
 		if o.Confirmed(terms.Confirmations) {
 			d.Confirmed = addCapped(d.Confirmed, o.Amount)
+		}
+		if o.Confirmed(settleDepth) {
+			settled = addCapped(settled, o.Amount)
 		}
 	}
 	d.Overpaid = d.Received > terms.Amount
@@ -147,6 +162,8 @@ func Decide(prev State, terms Terms, outputs []OutputFact, now time.Time) Decisi
 		if !terms.ExpiresAt.IsZero() && !now.Before(terms.ExpiresAt) {
 			d.Status = StatusExpired
 		}
+	case StatusPaid:
+		d.Settled = settled >= due
 	case StatusPending:
 		d.PendingSince = now
 		if prev.Status == StatusPending && !prev.PendingSince.IsZero() {

@@ -59,6 +59,7 @@ func TestDecide(t *testing.T) {
 		o.Conflicted = true
 		return o
 	}
+	settleAt := func(t Terms, n int64) Terms { t.SettleConfirmations = n; return t }
 	unpaid := State{Status: StatusUnpaid}
 	pendingSince := func(t time.Time) State { return State{Status: StatusPending, PendingSince: t} }
 
@@ -97,20 +98,33 @@ func TestDecide(t *testing.T) {
 			Decision{Status: StatusPending, Received: 1000, PendingSince: base}},
 		// PAID: Rc ≥ due
 		{"exact, confirmed", pendingSince(base), terms, []OutputFact{out(1000, 2)}, base,
-			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000}},
+			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000, Settled: true}},
 		{"two transactions, both confirmed", unpaid, terms, []OutputFact{out(600, 3), out(400, 2)}, base,
-			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000}},
+			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000, Settled: true}},
 		{"zero confirmations required", unpaid, zeroConf, []OutputFact{out(1000, 0)}, base,
-			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000}},
+			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000, Settled: true}},
 		{"replace-by-fee never counts unconfirmed", unpaid, zeroConf, []OutputFact{rbf(1000, 0)}, base,
 			Decision{Status: StatusPending, Received: 1000, PendingSince: base}},
 		{"replace-by-fee counts once confirmed", pendingSince(base), zeroConf, []OutputFact{rbf(1000, 1)}, base,
-			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000}},
+			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000, Settled: true}},
 		{"tolerance applies to confirmed too", unpaid, tolerant, []OutputFact{out(990, 2)}, base,
-			Decision{Status: StatusPaid, Received: 990, Confirmed: 990}},
+			Decision{Status: StatusPaid, Received: 990, Confirmed: 990, Settled: true}},
+		// settled: PAID with the settle depth
+		{"paid at the settle depth is settled", unpaid, settleAt(terms, 2), []OutputFact{out(1000, 2)}, base,
+			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000, Settled: true}},
+		{"paid below the settle depth", unpaid, settleAt(terms, 6), []OutputFact{out(1000, 5)}, base,
+			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000}},
+		{"settles at the depth", State{Status: StatusPaid}, settleAt(terms, 6), []OutputFact{out(400, 9), out(600, 6)}, base,
+			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000, Settled: true}},
+		{"settle depth never below N", unpaid, settleAt(terms, 1), []OutputFact{out(1000, 1)}, base,
+			Decision{Status: StatusPending, Received: 1000, PendingSince: base}},
+		{"settled needs the amount due at depth", State{Status: StatusPaid}, settleAt(terms, 6), []OutputFact{out(400, 9), out(600, 3)}, base,
+			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000}},
+		{"pending is never settled", unpaid, settleAt(zeroConf, 6), []OutputFact{rbf(1000, 0)}, base,
+			Decision{Status: StatusPending, Received: 1000, PendingSince: base}},
 		// overpaid flag
 		{"overpaid and paid", unpaid, terms, []OutputFact{out(1500, 2)}, base,
-			Decision{Status: StatusPaid, Received: 1500, Confirmed: 1500, Overpaid: true}},
+			Decision{Status: StatusPaid, Received: 1500, Confirmed: 1500, Overpaid: true, Settled: true}},
 		{"overpaid and pending", unpaid, terms, []OutputFact{out(700, 0), out(700, 0)}, base,
 			Decision{Status: StatusPending, Received: 1400, Overpaid: true, PendingSince: base}},
 		// following the chain backwards
@@ -132,7 +146,7 @@ func TestDecide(t *testing.T) {
 		{"pending does not expire", pendingSince(base), withExpiry, []OutputFact{out(1000, 0)}, expiry.Add(time.Minute),
 			Decision{Status: StatusPending, Received: 1000, PendingSince: base}},
 		{"paid does not expire", State{Status: StatusPaid}, withExpiry, []OutputFact{out(1000, 2)}, expiry.Add(time.Minute),
-			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000}},
+			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000, Settled: true}},
 		{"expired is sticky", State{Status: StatusExpired}, withExpiry, []OutputFact{out(400, 0)}, expiry.Add(time.Hour),
 			Decision{Status: StatusExpired, Received: 400}},
 		{"double spent after expiry expires", pendingSince(base), withExpiry, []OutputFact{out(1000, -1)}, expiry.Add(time.Minute),
@@ -154,7 +168,7 @@ func TestDecide(t *testing.T) {
 		{"pending at the window's end", pendingSince(base), terms, []OutputFact{out(1000, 0)}, base.Add(time.Hour),
 			Decision{Status: StatusPending, Received: 1000, PendingSince: base}},
 		{"confirmed within the window", pendingSince(base), terms, []OutputFact{out(1000, 2)}, base.Add(2 * time.Hour),
-			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000}},
+			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000, Settled: true}},
 		{"no window never invalid", pendingSince(base), noWindow, []OutputFact{out(1000, 0)}, base.Add(1000 * time.Hour),
 			Decision{Status: StatusPending, Received: 1000, PendingSince: base}},
 		{"invalid is sticky", State{Status: StatusInvalid}, terms, []OutputFact{out(1000, 6)}, base,

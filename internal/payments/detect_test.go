@@ -447,3 +447,34 @@ func TestEventPayloadIsTheWebhookBody(t *testing.T) {
 		t.Errorf("occurred_at in the body differs from the row's %s: %s", occurred.UTC().Format(time.RFC3339Nano), payload)
 	}
 }
+
+// TestSettledAfterPaid: a payment asking for fewer confirmations than the
+// coin's default is PAID first and settled once deep enough, with an event
+// for each; one at the coin's depth gets no separate settled event.
+func TestSettledAfterPaid(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t) // LTC requires 2 by default
+	one := int64(1)
+	early := e.create(amt("1"), func(r *CreateRequest) { r.Confirmations = &one })
+	normal := e.create(amt("1"))
+	if early.SettleConfirmations != 2 || normal.SettleConfirmations != 2 {
+		t.Fatalf("settle depths %d, %d, want 2", early.SettleConfirmations, normal.SettleConfirmations)
+	}
+	e.process(e.pay(early.Address, amt("1")))
+	e.process(e.pay(normal.Address, amt("1")))
+	e.mine(1)
+	e.refresh()
+	if p := e.expect(early.ID, StatusPaid, amt("1")); p.Settled {
+		t.Fatal("settled at 1 of 2 confirmations")
+	}
+	e.mine(1)
+	e.refresh()
+	if p := e.expect(early.ID, StatusPaid, amt("1")); !p.Settled || !p.JSON().Settled {
+		t.Fatal("not settled at 2 confirmations")
+	}
+	if p := e.expect(normal.ID, StatusPaid, amt("1")); !p.Settled {
+		t.Fatal("a payment at the coin's depth is not settled when PAID")
+	}
+	e.expectTransitions(early.ID, "UNPAID>PENDING", "PENDING>PAID", "payment.settled:PAID>PAID")
+	e.expectTransitions(normal.ID, "UNPAID>PENDING", "PENDING>PAID")
+}

@@ -20,6 +20,10 @@ const (
 	// EventPaidLate is emitted when an EXPIRED payment receives the amount
 	// due after its expiry; its status stays EXPIRED.
 	EventPaidLate = "payment.paid_late"
+	// EventSettled is emitted when a PAID payment's outputs reach the
+	// settle depth (the coin's default confirmations); its status stays
+	// PAID.
+	EventSettled = "payment.settled"
 )
 
 // Event is one change of a payment, stored in the same transaction as the

@@ -19,6 +19,7 @@ type PaymentJSON struct {
 	AmountDue             Amount            `json:"amount_due"`
 	Overpaid              bool              `json:"overpaid"`
 	PaidLate              bool              `json:"paid_late"`
+	Settled               bool              `json:"settled"`
 	PaymentAddress        string            `json:"payment_address"`
 	PaymentURI            string            `json:"payment_uri"`
 	Account               string            `json:"account"`
@@ -56,6 +57,7 @@ func (p *Payment) JSON() PaymentJSON {
 		AmountConfirmed:       p.Confirmed,
 		Overpaid:              p.Overpaid,
 		PaidLate:              p.PaidLate,
+		Settled:               p.Settled,
 		PaymentAddress:        p.Address,
 		PaymentURI:            p.URI,
 		Account:               p.Label,

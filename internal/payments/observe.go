@@ -92,19 +92,20 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, p *Payment, now time.Tim
 	}
 	d := Decide(State{Status: p.Status, PendingSince: p.PendingSince}, p.Terms(s.cfg.MonitoringWindow), facts, now)
 	if d.Status == p.Status && d.Received == p.Received && d.Confirmed == p.Confirmed &&
-		d.Overpaid == p.Overpaid && d.PaidLate == p.PaidLate && d.PendingSince.Equal(p.PendingSince) {
+		d.Overpaid == p.Overpaid && d.PaidLate == p.PaidLate && d.Settled == p.Settled &&
+		d.PendingSince.Equal(p.PendingSince) {
 		return nil
 	}
-	prev, wasLate := p.Status, p.PaidLate
+	prev, wasLate, wasSettled := p.Status, p.PaidLate, p.Settled
 	p.Status, p.Received, p.Confirmed = d.Status, d.Received, d.Confirmed
-	p.Overpaid, p.PaidLate, p.PendingSince = d.Overpaid, d.PaidLate, d.PendingSince
+	p.Overpaid, p.PaidLate, p.Settled, p.PendingSince = d.Overpaid, d.PaidLate, d.Settled, d.PendingSince
 	p.UpdatedAt = now
 	_, err := tx.Exec(ctx, `
 		UPDATE payments SET status = $2, amount_received = $3, amount_confirmed = $4, overpaid = $5,
-			paid_late = $6, pending_since = $7, updated_at = $8
+			paid_late = $6, pending_since = $7, updated_at = $8, settled = $9
 		WHERE id = $1`,
 		p.ID, string(p.Status), int64(p.Received), int64(p.Confirmed), p.Overpaid, p.PaidLate,
-		nullTime(p.PendingSince), now)
+		nullTime(p.PendingSince), now, p.Settled)
 	if err != nil {
 		return fmt.Errorf("payments: update %s: %w", p.ID, err)
 	}
@@ -112,6 +113,15 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, p *Payment, now time.Tim
 		s.log.InfoContext(ctx, "payment status changed", "payment_id", p.ID, "coin", p.Coin,
 			"from", string(prev), "to", string(p.Status), "amount_received", p.Received.String())
 		if err := s.emit(ctx, tx, p, EventStatusChanged, prev, now); err != nil {
+			return err
+		}
+	}
+	// A payment that becomes PAID and settled at once (it asked for the
+	// coin's full depth) needs no second event: the first shows settled.
+	if p.Settled && !wasSettled && prev == StatusPaid {
+		s.log.InfoContext(ctx, "payment settled", "payment_id", p.ID, "coin", p.Coin,
+			"confirmations", p.SettleConfirmations)
+		if err := s.emit(ctx, tx, p, EventSettled, p.Status, now); err != nil {
 			return err
 		}
 	}

@@ -25,8 +25,14 @@ type Payment struct {
 	Confirmed Amount
 	Overpaid  bool
 	PaidLate  bool
+	// Settled is set on a PAID payment whose outputs reached the settle
+	// depth (SettleConfirmations).
+	Settled bool
 	// Confirmations is the number of confirmations required.
 	Confirmations int64
+	// SettleConfirmations is the depth at which a PAID payment is settled:
+	// the coin's default confirmations, or more when the payment asks more.
+	SettleConfirmations int64
 	// ToleranceBP is the underpayment tolerance in basis points, fixed at
 	// creation.
 	ToleranceBP int64
@@ -51,11 +57,12 @@ type Payment struct {
 // Terms returns the payment's terms for Decide.
 func (p *Payment) Terms(window time.Duration) Terms {
 	return Terms{
-		Amount:           p.Amount,
-		ToleranceBP:      p.ToleranceBP,
-		Confirmations:    p.Confirmations,
-		ExpiresAt:        p.ExpiresAt,
-		MonitoringWindow: window,
+		Amount:              p.Amount,
+		ToleranceBP:         p.ToleranceBP,
+		Confirmations:       p.Confirmations,
+		SettleConfirmations: p.SettleConfirmations,
+		ExpiresAt:           p.ExpiresAt,
+		MonitoringWindow:    window,
 	}
 }
 

@@ -166,6 +166,9 @@ type CreateRequest struct {
 	ExpiresAt time.Time
 	// Confirmations overrides the coin's default when not nil.
 	Confirmations *int64
+	// SettleConfirmations overrides the settle depth (default: the coin's
+	// confirmations, and never below Confirmations).
+	SettleConfirmations *int64
 	// CallbackURL receives the payment's events besides the global webhook:
 	// http or https, and not a private address unless allowed.
 	CallbackURL string
@@ -240,6 +243,14 @@ func (s *Service) validate(req CreateRequest, now time.Time) (*Payment, Coin, er
 				Message: fmt.Sprintf("confirmations must be between 0 and %d", maxConfirmations)}
 		}
 		p.Confirmations = *req.Confirmations
+	}
+	p.SettleConfirmations = max(coin.Confirmations, p.Confirmations)
+	if req.SettleConfirmations != nil {
+		if n := *req.SettleConfirmations; n < 0 || n > maxConfirmations {
+			return nil, Coin{}, &Error{Code: CodeInvalidConfirmations, Field: "settle_confirmations",
+				Message: fmt.Sprintf("settle_confirmations must be between 0 and %d", maxConfirmations)}
+		}
+		p.SettleConfirmations = max(*req.SettleConfirmations, p.Confirmations)
 	}
 	if len(req.Metadata) > 0 {
 		if len(req.Metadata) > maxMetadataLen {

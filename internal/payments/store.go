@@ -21,7 +21,7 @@ import (
 const paymentColumns = `id, coin, amount, address, label, status, amount_received, amount_confirmed,
 	overpaid, paid_late, confirmations_required, tolerance_bp, expires_at, pending_since,
 	coalesce(order_id, ''), metadata, created_at, updated_at, coalesce(callback_url, ''),
-	coalesce(redirect_url, '')`
+	coalesce(redirect_url, ''), settle_confirmations, settled`
 
 // Store keeps payments and their outputs in PostgreSQL. Its methods return
 // domain errors (ErrNotFound, *Error), never driver errors for expected cases.
@@ -54,11 +54,12 @@ func (s *Store) Insert(ctx context.Context, p *Payment, attach func(context.Cont
 	defer func() { _ = tx.Rollback(ctx) }()
 	_, err = tx.Exec(ctx, `
 		INSERT INTO payments (id, coin, amount, address, label, status, confirmations_required,
-			tolerance_bp, expires_at, order_id, metadata, created_at, updated_at, callback_url, redirect_url)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)`,
+			tolerance_bp, expires_at, order_id, metadata, created_at, updated_at, callback_url, redirect_url,
+			settle_confirmations)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)`,
 		p.ID, p.Coin, int64(p.Amount), p.Address, p.Label, string(p.Status), p.Confirmations,
 		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), metadata, p.CreatedAt,
-		nullString(p.CallbackURL), nullString(p.RedirectURL))
+		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return fmt.Errorf("payments: insert %s: %w", p.Address, ErrAddressReused)
@@ -221,7 +222,8 @@ func scanPayment(row pgx.Row) (*Payment, error) {
 	)
 	err := row.Scan(&p.ID, &p.Coin, &amount, &p.Address, &p.Label, &status, &recv, &confirmed,
 		&p.Overpaid, &p.PaidLate, &p.Confirmations, &p.ToleranceBP, &expiresAt, &pendingSince,
-		&p.OrderID, &p.Metadata, &p.CreatedAt, &p.UpdatedAt, &p.CallbackURL, &p.RedirectURL)
+		&p.OrderID, &p.Metadata, &p.CreatedAt, &p.UpdatedAt, &p.CallbackURL, &p.RedirectURL,
+		&p.SettleConfirmations, &p.Settled)
 	if err != nil {
 		return nil, err
 	}

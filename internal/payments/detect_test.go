@@ -398,7 +398,7 @@ func TestRescanFindsOldPayment(t *testing.T) {
 	if _, err := e.pool.Exec(e.ctx, `DELETE FROM payment_outputs`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.pool.Exec(e.ctx, `UPDATE payments SET status = 'UNPAID', amount_received = 0, amount_confirmed = 0, pending_since = NULL`); err != nil {
+	if _, err := e.pool.Exec(e.ctx, `UPDATE payments SET status = 'UNPAID', amount_received = 0, amount_confirmed = 0, pending_since = NULL, settled = false`); err != nil {
 		t.Fatal(err)
 	}
 	e.catchUp()

@@ -15,6 +15,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/transient-gateway/transient/internal/health"
+	"github.com/transient-gateway/transient/internal/metrics"
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/webhook"
 )
@@ -35,7 +37,18 @@ type Config struct {
 	Mounts []func(chi.Router)
 	// RequestTimeout bounds every request; default 30s.
 	RequestTimeout time.Duration
-	Logger         *slog.Logger
+	// Ready runs the checks of GET /readyz; nil reports ready with no
+	// checks.
+	Ready *health.Checker
+	// Metrics, when set, counts every request and every accepted hint.
+	Metrics *metrics.Metrics
+	// ServeMetrics adds GET /metrics (Metrics' registry) to the routes. The
+	// daemon leaves it off when METRICS_ADDR gives /metrics its own
+	// listener.
+	ServeMetrics bool
+	// Logger receives a line per request and the errors of failed ones.
+	// Records logged with a request's context carry its request_id.
+	Logger *slog.Logger
 }
 
 // Server serves the HTTP API.
@@ -46,18 +59,24 @@ type Server struct {
 	keys        KeyChecker
 	notifyToken []byte // SHA-256 of NOTIFY_TOKEN; nil when unset
 	timeout     time.Duration
+	ready       *health.Checker
+	metrics     *metrics.Metrics
+	showMetrics bool
 	log         *slog.Logger
 }
 
 // New returns the API's handler.
 func New(cfg Config) http.Handler {
 	s := &Server{
-		payments: cfg.Payments,
-		webhooks: cfg.Webhooks,
-		mounts:   cfg.Mounts,
-		keys:     cfg.Keys,
-		timeout:  cfg.RequestTimeout,
-		log:      cfg.Logger,
+		payments:    cfg.Payments,
+		webhooks:    cfg.Webhooks,
+		mounts:      cfg.Mounts,
+		keys:        cfg.Keys,
+		timeout:     cfg.RequestTimeout,
+		ready:       cfg.Ready,
+		metrics:     cfg.Metrics,
+		showMetrics: cfg.ServeMetrics && cfg.Metrics != nil,
+		log:         cfg.Logger,
 	}
 	if s.timeout <= 0 {
 		s.timeout = 30 * time.Second
@@ -65,6 +84,7 @@ func New(cfg Config) http.Handler {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.log = slog.New(WithRequestID(s.log.Handler()))
 	if s.keys == nil {
 		s.keys = StaticKeys(nil)
 	}
@@ -75,16 +95,18 @@ func New(cfg Config) http.Handler {
 	return s.routes()
 }
 
-// routes lists every route of the API in one place.
+// routes lists every route of the API in one place. openapi/openapi.yaml
+// describes each of them; TestRoutesMatchOpenAPI keeps the two in step.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID)
+	r.Use(requestID)
+	r.Use(s.observe)
 	r.Use(s.recoverer)
 	r.Use(limitBody)
 	r.Use(s.deadline)
 
 	r.NotFound(s.handle(func(http.ResponseWriter, *http.Request) error {
-		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such route; see the README for the API"}
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such route; GET /openapi.yaml describes the API"}
 	}))
 	r.MethodNotAllowed(s.handle(func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "this route does not accept that method"}
@@ -100,9 +122,22 @@ func (s *Server) routes() http.Handler {
 	r.With(s.requireKey).Post("/events/{id}/redeliver", s.handle(s.redeliverEvent))
 	r.Route("/notify", func(r chi.Router) {
 		r.Use(s.requireNotifyToken)
+		r.Use(peekHint)
 		r.Post("/tx", s.handle(s.notifyTx))
 		r.Post("/block", s.handle(s.notifyBlock))
 	})
+
+	// Operations: liveness, readiness, metrics and this API's description.
+	r.Get("/healthz", s.handle(s.healthz))
+	r.Get("/readyz", s.handle(s.readyz))
+	r.Get("/openapi.yaml", s.handle(serveOpenAPI))
+	if s.showMetrics {
+		r.Method(http.MethodGet, "/metrics", s.metrics.Handler())
+	}
+
+	// The routes of the other parts (BitPay: /tokens, /invoices, /rates;
+	// checkout: /payments/{id}/checkout, /stream). Each must be described in
+	// openapi/openapi.yaml too, in the section kept for it.
 	for _, mount := range s.mounts {
 		mount(r)
 	}

@@ -18,10 +18,13 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/transient-gateway/transient/internal/coind"
+	"github.com/transient-gateway/transient/internal/health"
+	"github.com/transient-gateway/transient/internal/metrics"
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/pgtest"
 	"github.com/transient-gateway/transient/internal/regtest"
 	"github.com/transient-gateway/transient/internal/webhook"
+	"github.com/transient-gateway/transient/openapi/openapitest"
 )
 
 const (
@@ -54,7 +57,9 @@ func newAPI(t *testing.T, opts ...apiOption) *testAPI {
 	}
 	// Deliveries are queued but never worked: no River workers run here.
 	pcfg.Outbox = webhook.NewOutbox(pool, jobs, webhook.Config{URL: "http://127.0.0.1:9/hook"})
-	acfg := Config{Keys: NewStaticKeys([]string{testKey}), NotifyToken: testNotify, Webhooks: pcfg.Outbox.(*webhook.Outbox)}
+	acfg := Config{Keys: NewStaticKeys([]string{testKey}), NotifyToken: testNotify, Webhooks: pcfg.Outbox.(*webhook.Outbox),
+		Ready:   health.NewChecker(health.Config{Pool: pool, Nodes: map[string]health.Node{"LTC": node.Client(regtest.MerchantWallet)}, Cache: -1}),
+		Metrics: metrics.New(), ServeMetrics: true}
 	for _, o := range opts {
 		o(&pcfg, &acfg)
 	}
@@ -125,6 +130,8 @@ func (a *testAPI) do(method, path string, body string, header ...string) respons
 	if err != nil {
 		a.t.Fatal(err)
 	}
+	// Every answer must match openapi/openapi.yaml.
+	openapitest.Check(a.t, req, resp.StatusCode, resp.Header, b)
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 

@@ -46,6 +46,10 @@ type Config struct {
 	// keep-alive and up to 64 idle connections to the node. Its Timeout
 	// should be zero (calls are bounded by Config.Timeout).
 	HTTPClient *http.Client
+	// Observe, when set, is called after every call with the RPC method,
+	// how long the call took and its error (nil on success), for metrics.
+	// It runs on the caller's goroutine: it must be fast and not block.
+	Observe func(method string, d time.Duration, err error)
 }
 
 // Client is a JSON-RPC client for one node URL (one wallet). It is safe for
@@ -58,6 +62,7 @@ type Client struct {
 	cookieFile string
 	timeout    time.Duration
 	hc         *http.Client
+	observe    func(method string, d time.Duration, err error)
 
 	auth     atomic.Pointer[string] // Authorization header value; nil = not read yet
 	cookieMu sync.Mutex             // serializes cookie file reads
@@ -96,6 +101,7 @@ func New(cfg Config) (*Client, error) {
 		cookieFile: cfg.CookieFile,
 		timeout:    cfg.Timeout,
 		hc:         cfg.HTTPClient,
+		observe:    cfg.Observe,
 	}
 	if c.timeout == 0 {
 		c.timeout = DefaultTimeout
@@ -222,8 +228,20 @@ func (c *Client) Call(ctx context.Context, method string, params []any, result a
 	return c.call(ctx, method, params, result)
 }
 
-// call is Call without the check of result.
+// call is Call without the check of result; it reports each call to
+// Config.Observe.
 func (c *Client) call(ctx context.Context, method string, params []any, result any) error {
+	if c.observe == nil {
+		return c.send(ctx, method, params, result)
+	}
+	start := time.Now()
+	err := c.send(ctx, method, params, result)
+	c.observe(method, time.Since(start), err)
+	return err
+}
+
+// send makes one call.
+func (c *Client) send(ctx context.Context, method string, params []any, result any) error {
 	body, err := c.encodeRequest(method, params)
 	if err != nil {
 		return fmt.Errorf("coind: %s: encode params: %w", method, err)

@@ -59,6 +59,12 @@ type Config struct {
 	WebhookAllowPrivate bool
 	WebhookWorkers      int
 
+	// HTTPDrainTimeout bounds how long in-flight requests may take to
+	// finish after SIGTERM; JobDrainTimeout how long running jobs may take
+	// before they are cancelled (and retried later).
+	HTTPDrainTimeout time.Duration
+	JobDrainTimeout  time.Duration
+
 	LogFormat string
 	LogLevel  string
 }
@@ -102,11 +108,13 @@ func Load(getenv func(string) string, envFile string) (*Config, error) {
 		WebhookLogRetention:  p.duration("WEBHOOK_LOG_RETENTION", 30*24*time.Hour, time.Hour, 3650*24*time.Hour),
 		WebhookAllowPrivate:  p.boolean("WEBHOOK_ALLOW_PRIVATE", false),
 		WebhookWorkers:       p.intRange("WEBHOOK_WORKERS", 32, 1, 1000),
+		HTTPDrainTimeout:     p.duration("HTTP_DRAIN_TIMEOUT", 15*time.Second, time.Second, 10*time.Minute),
+		JobDrainTimeout:      p.duration("JOB_DRAIN_TIMEOUT", 10*time.Second, time.Second, 10*time.Minute),
 		LogFormat:            p.oneOf("LOG_FORMAT", "text", "text", "json"),
 		LogLevel:             p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 	}
 	c.TolerancePercent, c.ToleranceBP = p.percent("PAYMENT_TOLERANCE_PERCENT")
-	c.Coins = p.coins()
+	c.Coins = p.coins(true)
 	if err := errors.Join(p.errs...); err != nil {
 		return nil, err
 	}
@@ -116,13 +124,11 @@ func Load(getenv func(string) string, envFile string) (*Config, error) {
 	return c, nil
 }
 
-// Validate checks the rules that span several keys.
+// Validate checks the rules that span several keys. An empty API_KEYS is
+// valid here: keys may also be stored in the database (transientd apikeys
+// create), which only the daemon can check (ErrNoAPIKeys).
 func (c *Config) Validate() error {
 	var errs []error
-	if len(c.APIKeys) == 0 && !c.AllowUnauthenticated {
-		errs = append(errs, errors.New("config: API_KEYS is empty: set at least one key (comma-separated), "+
-			"or ALLOW_UNAUTHENTICATED=true to run without authentication"))
-	}
 	for _, k := range c.APIKeys {
 		if len(k) < 16 {
 			errs = append(errs, errors.New("config: API_KEYS: every key must be at least 16 characters long"))
@@ -138,6 +144,13 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// ErrNoAPIKeys is the refusal to start with no API key at all: API_KEYS is
+// empty, the database holds no active key, and ALLOW_UNAUTHENTICATED is not
+// set.
+var ErrNoAPIKeys = errors.New("config: API_KEYS is empty and the database holds no API key: set API_KEYS " +
+	"(comma-separated keys of at least 16 characters), create one with `transientd apikeys create --label NAME`, " +
+	"or set ALLOW_UNAUTHENTICATED=true")
+
 // Coin returns the configuration of code.
 func (c *Config) Coin(code string) (Coin, bool) {
 	i := slices.IndexFunc(c.Coins, func(x Coin) bool { return x.Code == code })
@@ -151,7 +164,11 @@ func (c *Config) Coin(code string) (Coin, bool) {
 // replaced by its length.
 func (c *Config) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen=%s database=%s coins=", c.ListenAddr, redactURL(c.DatabaseURL))
+	fmt.Fprintf(&b, "listen=%s", c.ListenAddr)
+	if c.MetricsAddr != "" {
+		fmt.Fprintf(&b, " metrics_listen=%s", c.MetricsAddr)
+	}
+	fmt.Fprintf(&b, " database=%s coins=", redactURL(c.DatabaseURL))
 	for i, coin := range c.Coins {
 		if i > 0 {
 			b.WriteByte(',')
@@ -351,10 +368,15 @@ func (p *parser) percent(key string) (string, int64) {
 
 var coinCodeRE = regexp.MustCompile(`^[A-Z0-9]{2,10}$`)
 
-func (p *parser) coins() []Coin {
+// coins reads COINS and the keys of each coin. With needNode false (the
+// database commands) COINS may be empty and the node's keys are not
+// required: only what presenting a payment needs is read.
+func (p *parser) coins(needNode bool) []Coin {
 	codes := p.list("COINS")
 	if len(codes) == 0 {
-		p.fail("COINS", "a comma-separated list of coin codes, e.g. DOGE,LTC,BTC")
+		if needNode {
+			p.fail("COINS", "a comma-separated list of coin codes, e.g. DOGE,LTC,BTC")
+		}
 		return nil
 	}
 	var out []Coin
@@ -373,12 +395,8 @@ func (p *parser) coins() []Coin {
 			RPCURL:        p.get(code + "_RPC_URL"),
 			RPCCookieFile: p.get(code + "_RPC_COOKIE_FILE"),
 		}
-		if c.RPCURL == "" {
-			p.fail(code+"_RPC_URL", "the node's JSON-RPC URL, http://user:pass@host:port, optionally ending in /wallet/NAME")
-		} else if u, err := url.Parse(c.RPCURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			p.fail(code+"_RPC_URL", "http://user:pass@host:port, optionally ending in /wallet/NAME")
-		} else if u.User == nil && c.RPCCookieFile == "" {
-			p.fail(code+"_RPC_URL", "credentials: user:pass in the URL, or "+code+"_RPC_COOKIE_FILE")
+		if needNode {
+			p.nodeURL(c)
 		}
 		def, ok := defaultConfirmations[code]
 		if !ok {
@@ -399,9 +417,23 @@ func (p *parser) coins() []Coin {
 	return out
 }
 
+// nodeURL checks the RPC settings of c.
+func (p *parser) nodeURL(c Coin) {
+	code := c.Code
+	if c.RPCURL == "" {
+		p.fail(code+"_RPC_URL", "the node's JSON-RPC URL, http://user:pass@host:port, optionally ending in /wallet/NAME")
+	} else if u, err := url.Parse(c.RPCURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.fail(code+"_RPC_URL", "http://user:pass@host:port, optionally ending in /wallet/NAME")
+	} else if u.User == nil && c.RPCCookieFile == "" {
+		p.fail(code+"_RPC_URL", "credentials: user:pass in the URL, or "+code+"_RPC_COOKIE_FILE")
+	}
+}
+
 // LoadDatabase reads only what the database commands need (DATABASE_URL,
 // DATABASE_MAX_CONNS and the log settings), so they work without the coin
-// and API settings of the daemon.
+// and API settings of the daemon. When COINS is set, the coins' URI schemes
+// and confirmations are read too (to present payments as the API does), but
+// not their node settings.
 func LoadDatabase(getenv func(string) string, envFile string) (*Config, error) {
 	getenv, err := withEnvFile(getenv, envFile)
 	if err != nil {
@@ -414,6 +446,7 @@ func LoadDatabase(getenv func(string) string, envFile string) (*Config, error) {
 		LogFormat:   p.oneOf("LOG_FORMAT", "text", "text", "json"),
 		LogLevel:    p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 	}
+	c.Coins = p.coins(false)
 	return c, errors.Join(p.errs...)
 }
 

@@ -104,7 +104,10 @@ func TestLoadRefusals(t *testing.T) {
 		{"tolerance over 100", map[string]string{"PAYMENT_TOLERANCE_PERCENT": "101"}, `PAYMENT_TOLERANCE_PERCENT="101": want a percentage from 0 to 100`},
 		{"bad bool", map[string]string{"MIGRATE_ON_START": "yes please"}, `MIGRATE_ON_START="yes please": want true or false`},
 		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, `LOG_FORMAT="xml": want one of text, json`},
-		{"no api keys", map[string]string{"API_KEYS": ""}, "API_KEYS is empty"},
+		{"bad drain timeout", map[string]string{"HTTP_DRAIN_TIMEOUT": "forever"}, `HTTP_DRAIN_TIMEOUT="forever": want a duration`},
+		{"drain timeout too short", map[string]string{"JOB_DRAIN_TIMEOUT": "10ms"}, `JOB_DRAIN_TIMEOUT="10ms": want a duration such as 90s, 15m or 24h, from 1s to 10m0s`},
+		{"metrics on the api address", map[string]string{"LISTEN_ADDR": "127.0.0.1:8080", "METRICS_ADDR": "127.0.0.1:8080"}, "METRICS_ADDR must differ from LISTEN_ADDR"},
+		{"bad metrics address", map[string]string{"METRICS_ADDR": "9090"}, `METRICS_ADDR="9090": want host:port`},
 		{"short api key", map[string]string{"API_KEYS": "short"}, "API_KEYS: every key must be at least 16 characters"},
 		{"short notify token", map[string]string{"NOTIFY_TOKEN": "abc"}, "NOTIFY_TOKEN must be at least 16 characters"},
 		{"bad public url", map[string]string{"PUBLIC_URL": "pay.example.com"}, `PUBLIC_URL="pay.example.com": want the absolute http(s) URL`},
@@ -133,8 +136,34 @@ func TestUnauthenticatedNeedsOptIn(t *testing.T) {
 	kv := minimal()
 	kv["API_KEYS"] = ""
 	kv["ALLOW_UNAUTHENTICATED"] = "true"
-	if _, err := Load(env(kv), ""); err != nil {
+	c, err := Load(env(kv), "")
+	if err != nil || !c.AllowUnauthenticated {
 		t.Fatalf("ALLOW_UNAUTHENTICATED=true: %v", err)
+	}
+	// Without API_KEYS the configuration still loads: keys may be stored in
+	// the database, which serve checks (ErrNoAPIKeys, tested in
+	// cmd/transientd).
+	kv["ALLOW_UNAUTHENTICATED"] = ""
+	if c, err = Load(env(kv), ""); err != nil || len(c.APIKeys) != 0 || c.AllowUnauthenticated {
+		t.Fatalf("no API_KEYS: %+v, %v", c, err)
+	}
+}
+
+func TestDrainTimeouts(t *testing.T) {
+	c, err := Load(env(minimal()), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPDrainTimeout != 15*time.Second || c.JobDrainTimeout != 10*time.Second {
+		t.Errorf("defaults: http %s jobs %s", c.HTTPDrainTimeout, c.JobDrainTimeout)
+	}
+	kv := minimal()
+	kv["HTTP_DRAIN_TIMEOUT"], kv["JOB_DRAIN_TIMEOUT"], kv["METRICS_ADDR"] = "1m", "2s", "127.0.0.1:9090"
+	if c, err = Load(env(kv), ""); err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPDrainTimeout != time.Minute || c.JobDrainTimeout != 2*time.Second || c.MetricsAddr != "127.0.0.1:9090" {
+		t.Errorf("got http %s jobs %s metrics %q", c.HTTPDrainTimeout, c.JobDrainTimeout, c.MetricsAddr)
 	}
 }
 
@@ -178,6 +207,27 @@ func TestEnvFile(t *testing.T) {
 	}
 	if _, err := Load(env(kv), filepath.Join(dir, "missing.env")); err != nil {
 		t.Errorf("a missing .env file must be fine: %v", err)
+	}
+}
+
+func TestLoadDatabase(t *testing.T) {
+	c, err := LoadDatabase(env(map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1/y"}), "")
+	if err != nil || c.DatabaseURL == "" || len(c.Coins) != 0 {
+		t.Fatalf("without COINS: %+v, %v", c, err)
+	}
+	// With COINS, the coins are read for presenting payments; their node
+	// settings are neither needed nor checked.
+	c, err = LoadDatabase(env(map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1/y", "COINS": "ltc,DOGE",
+		"LTC_URI_SCHEME": "ltc-test", "DOGE_RPC_URL": "not a url"}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Coins) != 2 || c.Coins[0].Code != "LTC" || c.Coins[0].URIScheme != "ltc-test" || c.Coins[1].URIScheme != "dogecoin" {
+		t.Errorf("coins = %+v", c.Coins)
+	}
+	if _, err := LoadDatabase(env(map[string]string{"DATABASE_URL": "mysql://root:dbsecret@x/y"}), ""); err == nil ||
+		!strings.Contains(err.Error(), "DATABASE_URL") || strings.Contains(err.Error(), "dbsecret") {
+		t.Errorf("bad DATABASE_URL: %v", err)
 	}
 }
 

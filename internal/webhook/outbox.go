@@ -89,6 +89,11 @@ type Config struct {
 	Logger *slog.Logger
 	// UserAgent is sent with every request. Default "Transient-Webhook/1".
 	UserAgent string
+	// Observe, when set, is called after every attempt with the
+	// destination's kind, the attempt's result ("delivered", "retry",
+	// "failed", "dead" or "interrupted") and how long it took, for metrics.
+	// It must be fast and not block.
+	Observe func(kind, result string, d time.Duration)
 }
 
 // Config defaults.

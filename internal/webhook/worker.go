@@ -209,6 +209,9 @@ func (o *Outbox) deliver(ctx context.Context, id uuid.UUID) error {
 		return err
 	}
 	o.log(ctx, d, number, res, newState, next)
+	if o.cfg.Observe != nil {
+		o.cfg.Observe(d.kind, attemptResult(res, newState), elapsed)
+	}
 
 	switch {
 	case res.outcome == outcomeInterrupted:
@@ -218,6 +221,22 @@ func (o *Outbox) deliver(ctx context.Context, id uuid.UUID) error {
 		return river.JobSnooze(snooze)
 	default:
 		return nil
+	}
+}
+
+// attemptResult names an attempt's result for Config.Observe.
+func attemptResult(res result, state State) string {
+	switch {
+	case res.outcome == outcomeDelivered:
+		return "delivered"
+	case res.outcome == outcomeInterrupted:
+		return "interrupted"
+	case state == StateDead:
+		return "dead"
+	case res.outcome == outcomeFail:
+		return "failed"
+	default:
+		return "retry"
 	}
 }
 

@@ -1,0 +1,241 @@
+// Package metrics owns transientd's Prometheus metrics: the counters and
+// histograms the daemon updates as it works (HTTP requests, notification
+// hints, node RPC calls, webhook attempts, background jobs) and a collector
+// that reads, at scrape time, the numbers that live in PostgreSQL (payments
+// by coin and status, status changes, the hint and webhook backlogs).
+//
+// Every metric is registered on the Metrics' own registry, never on the
+// global one, and every method is safe on a nil *Metrics (it does nothing),
+// so code paths without metrics need no checks.
+//
+// The in-process metrics count what this process did; the database metrics
+// are the same on every process that shares the database. With several
+// transientd processes, sum() the former and max() the latter.
+package metrics
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/transient-gateway/transient/internal/coind"
+)
+
+// Namespace prefixes every metric name.
+const Namespace = "transient"
+
+// Latency buckets, in seconds: HTTP requests and node calls take
+// milliseconds; webhook attempts may take up to their 10 s timeout.
+var (
+	fastBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	slowBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+)
+
+// Metrics holds transientd's metrics and the registry that exposes them.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	httpRequests    *prometheus.CounterVec
+	httpDuration    *prometheus.HistogramVec
+	hintsReceived   *prometheus.CounterVec
+	hintsProcessed  *prometheus.CounterVec
+	jobs            *prometheus.CounterVec
+	jobDuration     *prometheus.HistogramVec
+	nodeDuration    *prometheus.HistogramVec
+	nodeErrors      *prometheus.CounterVec
+	webhookAttempts *prometheus.CounterVec
+	webhookDuration *prometheus.HistogramVec
+}
+
+// New returns Metrics with the Go runtime and process collectors registered
+// beside transientd's own metrics.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "http_requests_total",
+			Help: "HTTP requests answered, by method, route pattern and status code.",
+		}, []string{"method", "route", "status"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "http_request_duration_seconds",
+			Help: "Time to answer an HTTP request, by method and route pattern.", Buckets: fastBuckets,
+		}, []string{"method", "route"}),
+		hintsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "hints_received_total",
+			Help: "Notification hints accepted by POST /notify/tx and /notify/block, by kind (tx, block) and coin.",
+		}, []string{"kind", "coin"}),
+		hintsProcessed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "hints_processed_total",
+			Help: "Hint jobs worked, by kind (tx, block), coin and result (ok, error).",
+		}, []string{"kind", "coin", "result"}),
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "jobs_total",
+			Help: "Background jobs worked by this process, by River job kind and result (ok, snoozed, error).",
+		}, []string{"kind", "result"}),
+		jobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "job_duration_seconds",
+			Help: "Time to work one background job, by River job kind.", Buckets: slowBuckets,
+		}, []string{"kind"}),
+		nodeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "node_rpc_duration_seconds",
+			Help: "Coin node JSON-RPC call latency, by coin and method, failed calls included.", Buckets: fastBuckets,
+		}, []string{"coin", "method"}),
+		nodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "node_rpc_errors_total",
+			Help: "Failed coin node JSON-RPC calls, by coin, method and error class " +
+				"(unavailable, unauthorized, rpc, canceled, other).",
+		}, []string{"coin", "method", "error"}),
+		webhookAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "webhook_attempts_total",
+			Help: "Webhook delivery attempts, by destination kind and result (delivered, retry, failed, dead, interrupted).",
+		}, []string{"kind", "result"}),
+		webhookDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "webhook_attempt_duration_seconds",
+			Help: "Time of one webhook delivery attempt, by destination kind.", Buckets: slowBuckets,
+		}, []string{"kind"}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.httpRequests, m.httpDuration, m.hintsReceived, m.hintsProcessed, m.jobs, m.jobDuration,
+		m.nodeDuration, m.nodeErrors, m.webhookAttempts, m.webhookDuration,
+	)
+	return m
+}
+
+// Registry returns the registry every metric is on, for registering more
+// collectors (Register) or reading values in tests (Gather).
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		// A failing collector (the database is down) must not hide the
+		// other metrics.
+		ErrorHandling:     promhttp.ContinueOnError,
+		Timeout:           10 * time.Second,
+		EnableOpenMetrics: false,
+	})
+}
+
+// HTTPRequest counts one answered request. route is the route pattern
+// ("/payments/{id}"), never the raw path, so the label set stays small;
+// requests that matched no route are counted under "unmatched".
+func (m *Metrics) HTTPRequest(method, route string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	if route == "" {
+		route = "unmatched"
+	}
+	m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.httpDuration.WithLabelValues(method, route).Observe(d.Seconds())
+}
+
+// HintReceived counts one accepted notification hint of kind ("tx" or
+// "block") for coin.
+func (m *Metrics) HintReceived(kind, coin string) {
+	if m == nil {
+		return
+	}
+	m.hintsReceived.WithLabelValues(kind, coin).Inc()
+}
+
+// NodeObserver returns the function to set as coind.Config.Observe for the
+// node of coin.
+func (m *Metrics) NodeObserver(coin string) func(method string, d time.Duration, err error) {
+	if m == nil {
+		return nil
+	}
+	return func(method string, d time.Duration, err error) {
+		m.nodeDuration.WithLabelValues(coin, method).Observe(d.Seconds())
+		if err != nil {
+			m.nodeErrors.WithLabelValues(coin, method, nodeErrorClass(err)).Inc()
+		}
+	}
+}
+
+// nodeErrorClass sorts a node error into the label value of
+// node_rpc_errors_total.
+func nodeErrorClass(err error) string {
+	var rpcErr *coind.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, coind.ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, coind.ErrUnauthorized):
+		return "unauthorized"
+	case errors.As(err, &rpcErr):
+		return "rpc"
+	default:
+		return "other"
+	}
+}
+
+// WebhookAttempt counts one webhook delivery attempt; it is the function to
+// set as webhook.Config.Observe.
+func (m *Metrics) WebhookAttempt(kind, result string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.webhookAttempts.WithLabelValues(kind, result).Inc()
+	m.webhookDuration.WithLabelValues(kind).Observe(d.Seconds())
+}
+
+// Hint job kinds, as package payments registers them with River.
+const (
+	txHintKind    = "tx_hint"
+	blockHintKind = "block_hint"
+)
+
+// WorkerMiddleware returns River middleware that counts and times every job
+// this process works, and counts hint jobs as processed hints. Add it to
+// river.Config.Middleware of the client that works jobs.
+func (m *Metrics) WorkerMiddleware() rivertype.WorkerMiddleware {
+	return river.WorkerMiddlewareFunc(func(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+		start := time.Now()
+		err := doInner(ctx)
+		m.jobWorked(job, err, time.Since(start))
+		return err
+	})
+}
+
+func (m *Metrics) jobWorked(job *rivertype.JobRow, err error, d time.Duration) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	var snooze *river.JobSnoozeError
+	switch {
+	case errors.As(err, &snooze):
+		result = "snoozed"
+	case err != nil:
+		result = "error"
+	}
+	m.jobs.WithLabelValues(job.Kind, result).Inc()
+	m.jobDuration.WithLabelValues(job.Kind).Observe(d.Seconds())
+	if job.Kind == txHintKind || job.Kind == blockHintKind {
+		var args struct {
+			Coin string `json:"coin"`
+		}
+		_ = json.Unmarshal(job.EncodedArgs, &args)
+		kind := "tx"
+		if job.Kind == blockHintKind {
+			kind = "block"
+		}
+		if result == "snoozed" {
+			result = "ok"
+		}
+		m.hintsProcessed.WithLabelValues(kind, args.Coin, result).Inc()
+	}
+}

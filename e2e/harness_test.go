@@ -21,6 +21,7 @@ import (
 
 	"github.com/transient-gateway/transient/internal/pgtest"
 	"github.com/transient-gateway/transient/internal/regtest"
+	"github.com/transient-gateway/transient/openapi/openapitest"
 )
 
 // binDir holds the binaries built once for the whole package.
@@ -184,6 +185,8 @@ func (d *daemon) call(method, path, body string, out any) int {
 	if err != nil {
 		d.t.Fatal(err)
 	}
+	// Every answer must match openapi/openapi.yaml.
+	openapitest.Check(d.t, req, resp.StatusCode, resp.Header, raw)
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
 			d.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)

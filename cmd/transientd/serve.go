@@ -16,36 +16,50 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/transient-gateway/transient/internal/api"
-	"github.com/transient-gateway/transient/internal/coind"
+	"github.com/transient-gateway/transient/internal/apikeys"
 	"github.com/transient-gateway/transient/internal/config"
+	"github.com/transient-gateway/transient/internal/health"
+	"github.com/transient-gateway/transient/internal/metrics"
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/webhook"
 	"github.com/transient-gateway/transient/migrations"
 )
 
-// Shutdown bounds: in-flight requests get httpDrain to finish, running jobs
-// jobDrain to complete before they are cancelled (and retried later).
-const (
-	httpDrain = 15 * time.Second
-	jobDrain  = 10 * time.Second
-)
+const serveAbout = `Runs the payment gateway: the HTTP API on LISTEN_ADDR, the background
+workers (hints, catch-up, deadlines, webhooks) and, with METRICS_ADDR, a
+second listener for /metrics. Configuration comes from the environment and
+.env (see .env.example); logs go to stderr.
+
+On SIGTERM or Ctrl-C it stops accepting connections, lets in-flight
+requests finish (HTTP_DRAIN_TIMEOUT), lets running jobs finish
+(JOB_DRAIN_TIMEOUT; jobs still running are then cancelled and handed back
+for a later retry, by this process or another), finishes the hint batches
+already sent to the node, closes the node clients and the database pool,
+and exits 0.`
 
 // serve runs the gateway until ctx is cancelled, then shuts down in order:
-// stop accepting and drain HTTP, stop the workers, close the node clients,
-// close the pool.
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	if len(args) > 0 {
-		return fmt.Errorf("serve takes no arguments (got %q); configure it through the environment", args)
+// stop accepting and drain HTTP, stop the parts and the workers, stop the
+// batchers, close the node clients, close the pool.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := newCommand("serve", "[--json]", serveAbout, stdout, stderr)
+	cmd.fs.Lookup("json").Usage = "write the log as JSON lines (the same as LOG_FORMAT=json)"
+	if _, done, err := cmd.parse(args, 0, 0); done || err != nil {
+		return err
 	}
 	cfg, err := config.Load(getenv, envFile(getenv))
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if *cmd.json {
+		cfg.LogFormat = "json"
+	}
+	log := withRequestIDs(newLogger(stderr, cfg.LogFormat, cfg.LogLevel))
 	log.Info("starting transientd", "config", cfg.String())
 	warnAboutConfig(log, cfg)
+	m := metrics.New()
 
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
@@ -64,53 +78,33 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if v.Behind() {
 		return fmt.Errorf("the database schema is behind this binary (%s): run transientd migrate, or set MIGRATE_ON_START=true", v)
 	}
-
-	var coins []payments.Coin
-	for _, c := range cfg.Coins {
-		client, err := coind.New(coind.Config{URL: c.RPCURL, CookieFile: c.RPCCookieFile, Timeout: cfg.RPCTimeout})
+	keys := apikeys.NewStore(pool, nil)
+	if len(cfg.APIKeys) == 0 && !cfg.AllowUnauthenticated {
+		has, err := keys.HasActive(ctx)
 		if err != nil {
-			return fmt.Errorf("%s_RPC_URL: %w", c.Code, err)
+			return err
 		}
-		defer client.Close()
-		coins = append(coins, payments.Coin{Code: c.Code, Node: client, Confirmations: c.Confirmations,
-			URIScheme: c.URIScheme, Wallet: client.Wallet()})
+		if !has {
+			return config.ErrNoAPIKeys
+		}
 	}
 
-	driver := riverpgxv5.New(pool)
-	// An insert-only client: services queue jobs through it inside their own
-	// transactions; the working client below runs them.
-	jobs, err := river.NewClient(driver, &river.Config{Logger: quietRiver(log)})
+	c, err := newCore(cfg, pool, log, m)
 	if err != nil {
-		return fmt.Errorf("job queue: %w", err)
+		return err
 	}
-	outbox := webhook.NewOutbox(pool, jobs, webhook.Config{
-		URL:          cfg.WebhookURL,
-		Secret:       cfg.WebhookSecret,
-		MaxAge:       cfg.WebhookMaxAge,
-		LogRetention: cfg.WebhookLogRetention,
-		AllowPrivate: cfg.WebhookAllowPrivate,
-		Logger:       log,
-	})
-	svc := payments.NewService(pool, payments.Config{
-		Coins:                 coins,
-		ToleranceBP:           cfg.ToleranceBP,
-		DefaultExpiry:         cfg.PaymentExpiry,
-		MonitoringWindow:      cfg.MonitoringWindow,
-		NodeTimeout:           cfg.RPCTimeout,
-		AllowPrivateCallbacks: cfg.WebhookAllowPrivate,
-		Logger:                log,
-		Jobs:                  jobs,
-		Outbox:                outbox,
-	})
+	// Deferred after pool.Close, so it runs before it.
+	defer c.closeNodes()
+	svc := c.svc
 
-	parts, err := features(ctx, deps{cfg: cfg, getenv: getenv, pool: pool, payments: svc, outbox: outbox, jobs: jobs, log: log})
+	parts, err := features(ctx, deps{cfg: cfg, getenv: getenv, pool: pool, payments: svc, outbox: c.outbox, jobs: c.jobs, log: log})
 	if err != nil {
 		return err
 	}
 	workers := river.NewWorkers()
 	payments.AddWorkers(workers, svc)
-	webhook.AddWorkers(workers, outbox)
-	periodic := append(payments.PeriodicJobs(svc, cfg.CatchUpInterval, cfg.DeadlineInterval), webhook.PeriodicJobs(outbox)...)
+	webhook.AddWorkers(workers, c.outbox)
+	periodic := append(payments.PeriodicJobs(svc, cfg.CatchUpInterval, cfg.DeadlineInterval), webhook.PeriodicJobs(c.outbox)...)
 	var mounts []func(chi.Router)
 	for _, f := range parts {
 		if f.workers != nil {
@@ -121,7 +115,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			mounts = append(mounts, f.mount)
 		}
 	}
-	runner, err := river.NewClient(driver, &river.Config{
+	runner, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault:  {MaxWorkers: 4},
 			payments.QueueHints: {MaxWorkers: cfg.HintWorkers},
@@ -132,31 +126,48 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		RescueStuckJobsAfter: cfg.JobRescueAfter,
 		JobTimeout:           min(cfg.JobRescueAfter-time.Second, time.Minute),
 		FetchCooldown:        10 * time.Millisecond,
+		Middleware:           []rivertype.Middleware{m.WorkerMiddleware()},
 		Logger:               quietRiver(log),
 	})
 	if err != nil {
 		return fmt.Errorf("job queue: %w", err)
 	}
 
+	m.WatchDatabase(pool, metrics.DatabaseOptions{Coins: svc.Coins(), Logger: log})
+	nodes := make(map[string]health.Node, len(c.nodes))
+	for code, n := range c.nodes {
+		nodes[code] = n
+	}
 	handler := api.New(api.Config{
-		Payments:    svc,
-		Keys:        api.NewStaticKeys(cfg.APIKeys),
-		NotifyToken: cfg.NotifyToken,
-		Webhooks:    outbox,
-		Mounts:      mounts,
-		Logger:      log,
+		Payments:     svc,
+		Keys:         api.AnyKey{api.NewStaticKeys(cfg.APIKeys), keys},
+		NotifyToken:  cfg.NotifyToken,
+		Webhooks:     c.outbox,
+		Mounts:       mounts,
+		Ready:        health.NewChecker(health.Config{Pool: pool, Nodes: nodes, Logger: log}),
+		Metrics:      m,
+		ServeMetrics: cfg.MetricsAddr == "",
+		Logger:       log,
 	})
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("LISTEN_ADDR: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	srv := newHTTPServer(handler, log)
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{ln}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		mux.Handle("GET /healthz", handler)
+		mux.Handle("GET /readyz", handler)
+		servers = append(servers, newHTTPServer(mux, log))
+		listeners = append(listeners, mln)
 	}
 
 	// The job runner gets its own context: it must keep working while HTTP
@@ -180,25 +191,27 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			})
 		}
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("transientd ready", "listen", ln.Addr().String(), "coins", svc.Coins())
+	serveErr := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { serveErr <- s.Serve(listeners[i]) }()
+	}
+	attrs := []any{"listen", ln.Addr().String(), "coins", svc.Coins()}
+	if len(listeners) > 1 {
+		attrs = append(attrs, "metrics_listen", listeners[1].Addr().String())
+	}
+	log.Info("transientd ready", attrs...)
 
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down")
+		log.Info("shutting down: no new connections; draining requests", "http_drain_timeout", cfg.HTTPDrainTimeout.String())
 	case err = <-serveErr:
 		log.Error("http server stopped", "err", err)
 	}
 
-	drainCtx, cancel := context.WithTimeout(context.Background(), httpDrain)
-	defer cancel()
-	if shutdownErr := srv.Shutdown(drainCtx); shutdownErr != nil {
-		log.Warn("http drain cut short", "err", shutdownErr)
-	}
+	drainHTTP(servers, cfg.HTTPDrainTimeout, log)
 	stopParts()
 	partsDone.Wait()
-	stopWorkers(runner, log)
+	stopWorkers(runner, cfg.JobDrainTimeout, log)
 	stopBatchers()
 	<-batchersDone
 	if errors.Is(err, http.ErrServerClosed) {
@@ -208,10 +221,40 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	return err
 }
 
-// stopWorkers lets running jobs finish for jobDrain, then cancels them; a
+// newHTTPServer returns a server with transientd's timeouts.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// drainHTTP stops the servers from accepting connections and waits up to
+// timeout for their requests to finish; connections still busy then are
+// closed.
+func drainHTTP(servers []*http.Server, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Go(func() {
+			if err := s.Shutdown(ctx); err != nil {
+				log.Warn("http drain cut short: closing the connections still busy", "err", err)
+				_ = s.Close()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// stopWorkers lets running jobs finish for drain, then cancels them; a
 // cancelled job is retried later, by this process or another.
-func stopWorkers(runner *river.Client[pgx.Tx], log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), jobDrain)
+func stopWorkers(runner *river.Client[pgx.Tx], drain time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	if err := runner.Stop(ctx); err == nil {
 		return
@@ -251,7 +294,8 @@ func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
 // unsafe or limited.
 func warnAboutConfig(log *slog.Logger, cfg *config.Config) {
 	if len(cfg.APIKeys) == 0 && cfg.AllowUnauthenticated {
-		log.Warn("ALLOW_UNAUTHENTICATED=true and no API_KEYS: anyone who reaches transientd can create and list payments")
+		log.Warn("ALLOW_UNAUTHENTICATED=true and no API_KEYS: transientd starts even when no API key exists; " +
+			"create one with transientd apikeys create")
 	}
 	if cfg.NotifyToken == "" {
 		log.Warn("NOTIFY_TOKEN is not set: /notify hooks are refused and payments are found by polling alone",

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/transient-gateway/transient/internal/coind"
+	"github.com/transient-gateway/transient/internal/config"
+	"github.com/transient-gateway/transient/internal/metrics"
+	"github.com/transient-gateway/transient/internal/payments"
+	"github.com/transient-gateway/transient/internal/webhook"
+)
+
+// core is what the daemon and the commands that talk to the coin nodes
+// share: a client per node, an insert-only job client, the webhook outbox
+// and the payment service.
+type core struct {
+	nodes  map[string]*coind.Client
+	jobs   *river.Client[pgx.Tx]
+	outbox *webhook.Outbox
+	svc    *payments.Service
+}
+
+// newCore builds the core on pool. m may be nil (no metrics). Call
+// closeNodes when done.
+func newCore(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metrics.Metrics) (*core, error) {
+	c := &core{nodes: make(map[string]*coind.Client, len(cfg.Coins))}
+	var coins []payments.Coin
+	for _, cc := range cfg.Coins {
+		client, err := coind.New(coind.Config{URL: cc.RPCURL, CookieFile: cc.RPCCookieFile, Timeout: cfg.RPCTimeout,
+			Observe: m.NodeObserver(cc.Code)})
+		if err != nil {
+			c.closeNodes()
+			return nil, fmt.Errorf("%s_RPC_URL: %w", cc.Code, err)
+		}
+		c.nodes[cc.Code] = client
+		coins = append(coins, payments.Coin{Code: cc.Code, Node: client, Confirmations: cc.Confirmations,
+			URIScheme: cc.URIScheme, Wallet: client.Wallet()})
+	}
+	// An insert-only client: services queue jobs through it inside their
+	// own transactions; the daemon's working client runs them.
+	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: quietRiver(log)})
+	if err != nil {
+		c.closeNodes()
+		return nil, fmt.Errorf("job queue: %w", err)
+	}
+	c.jobs = jobs
+	wcfg := webhook.Config{
+		URL:          cfg.WebhookURL,
+		Secret:       cfg.WebhookSecret,
+		MaxAge:       cfg.WebhookMaxAge,
+		LogRetention: cfg.WebhookLogRetention,
+		AllowPrivate: cfg.WebhookAllowPrivate,
+		Logger:       log,
+	}
+	if m != nil {
+		wcfg.Observe = m.WebhookAttempt
+	}
+	c.outbox = webhook.NewOutbox(pool, jobs, wcfg)
+	c.svc = payments.NewService(pool, payments.Config{
+		Coins:                 coins,
+		ToleranceBP:           cfg.ToleranceBP,
+		DefaultExpiry:         cfg.PaymentExpiry,
+		MonitoringWindow:      cfg.MonitoringWindow,
+		NodeTimeout:           cfg.RPCTimeout,
+		AllowPrivateCallbacks: cfg.WebhookAllowPrivate,
+		Logger:                log,
+		Jobs:                  jobs,
+		Outbox:                c.outbox,
+	})
+	return c, nil
+}
+
+// closeNodes releases the node clients' connections.
+func (c *core) closeNodes() {
+	for _, n := range c.nodes {
+		n.Close()
+	}
+}
+
+// offlineService is a payment service for the database commands: it reads
+// payments and events and presents them as the API does, with the coins of
+// COINS (when set) but no node.
+func offlineService(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger) *payments.Service {
+	var coins []payments.Coin
+	for _, cc := range cfg.Coins {
+		coins = append(coins, payments.Coin{Code: cc.Code, Confirmations: cc.Confirmations, URIScheme: cc.URIScheme})
+	}
+	return payments.NewService(pool, payments.Config{Coins: coins, Logger: log})
+}

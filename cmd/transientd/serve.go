@@ -139,15 +139,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		nodes[code] = n
 	}
 	handler := api.New(api.Config{
-		Payments:     svc,
-		Keys:         api.AnyKey{api.NewStaticKeys(cfg.APIKeys), keys},
-		NotifyToken:  cfg.NotifyToken,
-		Webhooks:     c.outbox,
-		Mounts:       mounts,
-		Ready:        health.NewChecker(health.Config{Pool: pool, Nodes: nodes, Logger: log}),
-		Metrics:      m,
-		ServeMetrics: cfg.MetricsAddr == "",
-		Logger:       log,
+		Payments:             svc,
+		Keys:                 api.AnyKey{api.NewStaticKeys(cfg.APIKeys), keys},
+		AllowUnauthenticated: cfg.AllowUnauthenticated,
+		NotifyToken:          cfg.NotifyToken,
+		Webhooks:             c.outbox,
+		Mounts:               mounts,
+		Ready:                health.NewChecker(health.Config{Pool: pool, Nodes: nodes, Logger: log}),
+		Metrics:              m,
+		ServeMetrics:         cfg.MetricsAddr == "",
+		Logger:               log,
 	})
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
@@ -293,9 +294,9 @@ func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
 // warnAboutConfig logs, at every start, the settings that work but are
 // unsafe or limited.
 func warnAboutConfig(log *slog.Logger, cfg *config.Config) {
-	if len(cfg.APIKeys) == 0 && cfg.AllowUnauthenticated {
-		log.Warn("ALLOW_UNAUTHENTICATED=true and no API_KEYS: transientd starts even when no API key exists; " +
-			"create one with transientd apikeys create")
+	if cfg.AllowUnauthenticated {
+		log.Warn("ALLOW_UNAUTHENTICATED=true: requests without an API key may create and list payments; " +
+			"anyone who reaches transientd can make the node hand out addresses")
 	}
 	if cfg.NotifyToken == "" {
 		log.Warn("NOTIFY_TOKEN is not set: /notify hooks are refused and payments are found by polling alone",

@@ -26,6 +26,10 @@ type Config struct {
 	Payments *payments.Service
 	// Keys checks the API keys of merchant routes.
 	Keys KeyChecker
+	// AllowUnauthenticated lets requests without any API key use the
+	// merchant routes (ALLOW_UNAUTHENTICATED). A key that is sent is still
+	// checked.
+	AllowUnauthenticated bool
 	// NotifyToken authenticates the hook binaries; "" disables the
 	// notification routes.
 	NotifyToken string
@@ -57,6 +61,7 @@ type Server struct {
 	webhooks    *webhook.Outbox
 	mounts      []func(chi.Router)
 	keys        KeyChecker
+	openAccess  bool
 	notifyToken []byte // SHA-256 of NOTIFY_TOKEN; nil when unset
 	timeout     time.Duration
 	ready       *health.Checker
@@ -72,6 +77,7 @@ func New(cfg Config) http.Handler {
 		webhooks:    cfg.Webhooks,
 		mounts:      cfg.Mounts,
 		keys:        cfg.Keys,
+		openAccess:  cfg.AllowUnauthenticated,
 		timeout:     cfg.RequestTimeout,
 		ready:       cfg.Ready,
 		metrics:     cfg.Metrics,

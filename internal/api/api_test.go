@@ -651,3 +651,23 @@ func TestEventsAndRedelivery(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowUnauthenticated(t *testing.T) {
+	a := newAPI(t, func(_ *payments.Config, c *Config) { c.AllowUnauthenticated = true })
+	if r := a.do("POST", "/payments", `{"currency":"LTC","amount":1}`); r.status != http.StatusCreated {
+		t.Fatalf("without a key: %d %s", r.status, r.body)
+	}
+	if r := a.do("GET", "/payments", ""); r.status != http.StatusOK {
+		t.Fatalf("list without a key: %d %s", r.status, r.body)
+	}
+	// A key that is sent is still checked.
+	r := a.do("POST", "/payments", `{"currency":"LTC","amount":1}`, "Authorization", "Bearer wrong-key")
+	if code, _ := r.errorCode(t); r.status != http.StatusUnauthorized || code != "unauthorized" {
+		t.Fatalf("with a wrong key: %d %s", r.status, r.body)
+	}
+	// Without the setting, no key is no access.
+	closed := newAPI(t)
+	if r := closed.do("POST", "/payments", `{"currency":"LTC","amount":1}`); r.status != http.StatusUnauthorized {
+		t.Fatalf("closed API without a key: %d", r.status)
+	}
+}

@@ -53,6 +53,10 @@ func bearerToken(r *http.Request) string {
 func (s *Server) requireKey(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token := bearerToken(r)
+		if token == "" && s.openAccess && r.Header.Get("Authorization") == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if token == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="transient"`)
 			writeError(w, r, s.log, &Error{Status: http.StatusUnauthorized, Code: "unauthorized",

@@ -20,6 +20,7 @@ type batcher[T any] struct {
 }
 
 type batchItem[T any] struct {
+	ctx  context.Context // the caller's: once it is done, nobody waits for v
 	v    T
 	done chan error
 }
@@ -37,7 +38,7 @@ func (b *batcher[T]) do(ctx context.Context, v T, direct func() error) error {
 	if !running {
 		return direct()
 	}
-	it := batchItem[T]{v: v, done: make(chan error, 1)}
+	it := batchItem[T]{ctx: ctx, v: v, done: make(chan error, 1)}
 	select {
 	case b.in <- it:
 	case <-ctx.Done():
@@ -97,14 +98,27 @@ collect:
 			break collect
 		}
 	}
-	vs := make([]T, len(batch))
-	for i, it := range batch {
+	// Items whose caller gave up (a job cancelled at shutdown) are not
+	// worth the work: nobody would be told the outcome.
+	waiting := batch[:0]
+	for _, it := range batch {
+		if err := it.ctx.Err(); err != nil {
+			it.done <- err
+			continue
+		}
+		waiting = append(waiting, it)
+	}
+	if len(waiting) == 0 {
+		return
+	}
+	vs := make([]T, len(waiting))
+	for i, it := range waiting {
 		vs[i] = it.v
 	}
 	// A batch is shared by callers with their own deadlines: it runs to
 	// completion on its own.
 	err := b.flush(context.Background(), vs)
-	for _, it := range batch {
+	for _, it := range waiting {
 		it.done <- err
 	}
 }

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/joho/godotenv"
 	"github.com/riverqueue/river"
 
 	"github.com/transient-gateway/transient/internal/bitpay"
@@ -166,25 +164,6 @@ func redactFeed(raw string) string {
 	return u.String()
 }
 
-// withDotEnv returns a getenv that falls back to the keys of the daemon's
-// .env file (TRANSIENT_ENV_FILE), as config.Load does for its own keys:
-// deps.getenv is the bare environment.
-func withDotEnv(getenv func(string) string) (func(string) string, error) {
-	vals, err := godotenv.Read(envFile(getenv))
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return getenv, nil
-	case err != nil:
-		return nil, fmt.Errorf("config: read %s: %w", envFile(getenv), err)
-	}
-	return func(k string) string {
-		if v := getenv(k); v != "" {
-			return v
-		}
-		return vals[k]
-	}, nil
-}
-
 // newRates builds the rate service of cfg: the primary feed, its fallback
 // and the static rates.
 func newRates(cfg *bitpayConfig, d deps) (*rates.Service, error) {
@@ -217,11 +196,7 @@ func newRates(cfg *bitpayConfig, d deps) (*rates.Service, error) {
 // and the rate refresh loop. With BITPAY_ENABLED=false it adds nothing.
 // Without rate settings it still serves invoices priced in the coin paid.
 func wireBitPay(_ context.Context, d deps) (feature, error) {
-	getenv, err := withDotEnv(d.getenv)
-	if err != nil {
-		return feature{}, err
-	}
-	cfg, err := loadBitPayConfig(getenv, d.payments.Coins())
+	cfg, err := loadBitPayConfig(d.getenv, d.payments.Coins())
 	if err != nil {
 		return feature{}, err
 	}

@@ -16,7 +16,8 @@ import (
 
 // deps is what the daemon's core hands to the parts wired beside it (the
 // BitPay adapter, the checkout page): each reads its own settings through
-// getenv and returns what the core must run for it.
+// getenv (the environment, then .env) and returns what the core must run
+// for it.
 type deps struct {
 	cfg      *config.Config
 	getenv   func(string) string

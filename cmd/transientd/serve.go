@@ -97,7 +97,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer c.closeNodes()
 	svc := c.svc
 
-	parts, err := features(ctx, deps{cfg: cfg, getenv: getenv, pool: pool, payments: svc, outbox: c.outbox, jobs: c.jobs, log: log})
+	// The parts read their own keys, from the environment and .env alike.
+	partsEnv, err := config.WithEnvFile(getenv, envFile(getenv))
+	if err != nil {
+		return err
+	}
+	parts, err := features(ctx, deps{cfg: cfg, getenv: partsEnv, pool: pool, payments: svc, outbox: c.outbox, jobs: c.jobs, log: log})
 	if err != nil {
 		return err
 	}

@@ -189,6 +189,12 @@ func limitBody(next http.Handler) http.Handler {
 // deadline bounds the time a request may spend in the service.
 func (s *Server) deadline(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// An event stream (the checkout page's) is long-lived by design and
+		// bounds its own lifetime.
+		if r.Header.Get("Accept") == "text/event-stream" {
+			next.ServeHTTP(w, r)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))

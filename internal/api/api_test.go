@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -669,5 +671,29 @@ func TestAllowUnauthenticated(t *testing.T) {
 	closed := newAPI(t)
 	if r := closed.do("POST", "/payments", `{"currency":"LTC","amount":1}`); r.status != http.StatusUnauthorized {
 		t.Fatalf("closed API without a key: %d", r.status)
+	}
+}
+
+func TestEventStreamsHaveNoRequestDeadline(t *testing.T) {
+	srv := httptest.NewServer(New(Config{Payments: payments.NewService(nil, payments.Config{}), RequestTimeout: time.Minute,
+		Mounts: []func(chi.Router){func(r chi.Router) {
+			r.Get("/probe", func(w http.ResponseWriter, r *http.Request) {
+				_, has := r.Context().Deadline()
+				fmt.Fprint(w, has)
+			})
+		}}}))
+	defer srv.Close()
+	for accept, want := range map[string]string{"text/event-stream": "false", "application/json": "true"} {
+		req, _ := http.NewRequest("GET", srv.URL+"/probe", nil)
+		req.Header.Set("Accept", accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != want {
+			t.Errorf("Accept %s: deadline %s, want %s", accept, body, want)
+		}
 	}
 }

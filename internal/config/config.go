@@ -80,7 +80,7 @@ var (
 // environment wins). All problems are reported together, one line per key,
 // each naming the key and the expected form; secrets never appear in them.
 func Load(getenv func(string) string, envFile string) (*Config, error) {
-	getenv, err := withEnvFile(getenv, envFile)
+	getenv, err := WithEnvFile(getenv, envFile)
 	if err != nil {
 		return nil, err
 	}
@@ -435,7 +435,7 @@ func (p *parser) nodeURL(c Coin) {
 // and confirmations are read too (to present payments as the API does), but
 // not their node settings.
 func LoadDatabase(getenv func(string) string, envFile string) (*Config, error) {
-	getenv, err := withEnvFile(getenv, envFile)
+	getenv, err := WithEnvFile(getenv, envFile)
 	if err != nil {
 		return nil, err
 	}
@@ -450,9 +450,9 @@ func LoadDatabase(getenv func(string) string, envFile string) (*Config, error) {
 	return c, errors.Join(p.errs...)
 }
 
-// withEnvFile returns a getenv that falls back to the keys of envFile when
+// WithEnvFile returns a getenv that falls back to the keys of envFile when
 // that file exists; the environment wins.
-func withEnvFile(getenv func(string) string, envFile string) (func(string) string, error) {
+func WithEnvFile(getenv func(string) string, envFile string) (func(string) string, error) {
 	if envFile == "" {
 		return getenv, nil
 	}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/transient-gateway/transient/internal/pgtest"
 	"github.com/transient-gateway/transient/internal/regtest"
+	"github.com/transient-gateway/transient/openapi/openapitest"
 	"github.com/transient-gateway/transient/webhooksig"
 )
 
@@ -163,7 +164,10 @@ func TestPythonJSON(t *testing.T) {
 
 // bpClient is one shop's BitPay client.
 type bpClient struct {
-	t     *testing.T
+	t *testing.T
+	// http checks every answer against openapi/openapi.yaml: a route,
+	// status, field or error shape the document lacks fails the test.
+	http  *http.Client
 	base  string // where requests go
 	host  string // what btcpay-python calls host: the URL it signs
 	key   *btcec.PrivateKey
@@ -179,7 +183,7 @@ func newBPClient(t *testing.T, base, host string) *bpClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &bpClient{t: t, base: base, host: host, key: key}
+	return &bpClient{t: t, http: &http.Client{Transport: &openapitest.Transport{TB: t}}, base: base, host: host, key: key}
 }
 
 // identity is btcpay-python's compressed public key: 02 or 03 by the parity
@@ -249,6 +253,7 @@ func signWith(key *btcec.PrivateKey, message string, highS bool) string {
 // response is an answer of the BitPay API.
 type response struct {
 	status int
+	header http.Header
 	body   []byte
 }
 
@@ -292,7 +297,7 @@ func (c *bpClient) do(method, path, body string, headers map[string]string) resp
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -301,7 +306,7 @@ func (c *bpClient) do(method, path, body string, headers map[string]string) resp
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return response{resp.StatusCode, raw}
+	return response{resp.StatusCode, resp.Header, raw}
 }
 
 // signedGet is _signed_get_request: params in order, token appended.
@@ -839,6 +844,10 @@ func TestBitPayInvoiceFlow(t *testing.T) {
 		}
 		return len(got) >= 7
 	}, func() string { return fmt.Sprintf("IPNs received: %+v", got) })
+	// Every body is the webhook bitpayIPN of openapi/openapi.yaml.
+	for _, r := range ipn.all() {
+		openapitest.CheckSchema(t, "BitPayIPN", r.body)
+	}
 	var plainA, eventsB []string
 	for _, s := range got {
 		switch {
@@ -969,6 +978,52 @@ func TestBitPayRefusals(t *testing.T) {
 	check("expiration in the past", shop.signedPost("/invoices", []kv{{"price", 1}, {"currency", "USD"}, {"expirationTime", 1000}}), 400, "expirationTime")
 	check("unknown invoice", shop.signedGet("/invoices/not-an-id", nil), 404, "no invoice")
 	check("not JSON", shop.do("POST", "/invoices", "price=1", nil), 400, "JSON")
+
+	// The other routes and answers the document describes, each checked
+	// against it by the client's transport.
+	for _, path := range []string{"/tokens", "/tokens/"} {
+		r := shop.do("GET", path, "", nil)
+		check("GET "+path, r, 405, "listing tokens is not supported")
+		if allow := r.header.Get("Allow"); allow != "POST" {
+			t.Errorf("GET %s: Allow %q, want POST", path, allow)
+		}
+	}
+	var rate struct {
+		Data rateJSON `json:"data"`
+	}
+	for _, path := range []string{"/rates/LTC/USD", "/rates/ltc/usd/"} {
+		r := shop.do("GET", path, "", nil)
+		if r.decode(t, &rate); r.status != 200 || rate.Data.Rate.String() != "80" || rate.Data.CurrencyPair != "LTC_USD" {
+			t.Errorf("GET %s: %d %s", path, r.status, r.body)
+		}
+	}
+	var rates struct {
+		Data []rateJSON `json:"data"`
+	}
+	for _, path := range []string{"/rates/LTC", "/rates/ltc/", "/rates?cryptoCode=LTC", "/rates?currencyPairs=LTC_USD,LTC_JPY"} {
+		r := shop.do("GET", path, "", nil)
+		if r.decode(t, &rates); r.status != 200 || len(rates.Data) != 1 || rates.Data[0].Code != "USD" {
+			t.Errorf("GET %s: %d %s", path, r.status, r.body)
+		}
+	}
+	if r := shop.signedGet("/rates/LTC/USD/", nil); r.status != 200 {
+		t.Errorf("signed GET /rates/LTC/USD/: %d %s", r.status, r.body)
+	}
+	check("no fresh rate for the pair", shop.do("GET", "/rates/LTC/JPY", "", nil), 503, "rate unavailable for LTC_JPY")
+	check("malformed pair path", shop.do("GET", "/rates/L/USD", "", nil), 400, "/rates/COIN/CURRENCY")
+	check("malformed currencyPairs", shop.do("GET", "/rates?currencyPairs=LTCUSD", "", nil), 400, "currencyPairs")
+	check("malformed cryptoCode", shop.do("GET", "/rates/?cryptoCode=L", "", nil), 400, "cryptoCode")
+	check("rates with an unsigned token", shop.do("GET", "/rates?token="+shop.token, "", nil), 401, "must be signed")
+	check("limit out of range", shop.signedGet("/invoices/", []kv{{"limit", 201}}), 400, "limit")
+	check("offset not a number", shop.signedGet("/invoices", []kv{{"offset", "x"}}), 400, "offset")
+	check("dateStart not a date", shop.signedGet("/invoices", []kv{{"dateStart", "yesterday"}}), 400, "dateStart")
+	check("unknown invoice (slash form)", shop.signedGet("/invoices/7d444840-9dc0-11d1-b245-5ffdce74fad2/", nil), 404, "no invoice")
+	check("body over 64 KiB", shop.do("POST", "/invoices", `{"posData": "`+strings.Repeat("x", 70<<10)+`"}`, nil), 413, "at most")
+	// A method the BitPay API does not serve gets the API's 405 (the
+	// document does not describe it, and the check accepts only that).
+	if r := shop.do("DELETE", "/invoices", "", nil); r.status != 405 {
+		t.Errorf("DELETE /invoices: %d %s", r.status, r.body)
+	}
 
 	// Client-initiated pairing: a pending code and a token that waits for
 	// the operator.

@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 
 	"github.com/transient-gateway/transient/internal/pgtest"
 	"github.com/transient-gateway/transient/internal/regtest"
+	"github.com/transient-gateway/transient/openapi/openapitest"
 )
 
 // The checkout page's browser tests drive Debian's chromium through chromedp
@@ -35,8 +39,9 @@ func chromiumPath() string {
 }
 
 // newCheckoutBrowser starts a headless chromium with a phone-sized viewport and
-// returns its tab's context, closed when the test ends.
-func newCheckoutBrowser(t *testing.T) context.Context {
+// returns its tab's context, closed when the test ends, and the checker of
+// every response the tab receives.
+func newCheckoutBrowser(t *testing.T) (context.Context, *browserChecker) {
 	t.Helper()
 	path := chromiumPath()
 	if _, err := exec.LookPath(path); err != nil {
@@ -61,7 +66,163 @@ func newCheckoutBrowser(t *testing.T) context.Context {
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulatePortrait)); err != nil {
 		t.Fatalf("starting %s: %v", path, err)
 	}
-	return ctx
+	return ctx, checkBrowserResponses(t, ctx)
+}
+
+// browserChecker checks every HTTP response a browser tab receives against
+// openapi/openapi.yaml, as openapitest.Transport does for the tests' own
+// requests: the page and its error pages (HTML), the QR code (PNG), the
+// JSON of the polling fallback, each with its body, and the event stream
+// (route, status, headers and content type; its body never ends).
+type browserChecker struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu      sync.Mutex
+	pending map[network.RequestID]*browserExchange
+	checked map[string]int // "<status> <media type>" -> responses checked
+	closed  bool           // the test is ending: report nothing more
+	wg      sync.WaitGroup // body checks under way
+}
+
+// browserExchange is one request of the tab and, once it arrived, its
+// response.
+type browserExchange struct {
+	method, url string
+	status      int
+	header      http.Header // nil until the response arrived
+}
+
+// checkBrowserResponses starts checking the responses of the tab of ctx.
+func checkBrowserResponses(t *testing.T, ctx context.Context) *browserChecker {
+	t.Helper()
+	c := &browserChecker{t: t, ctx: ctx, pending: map[network.RequestID]*browserExchange{}, checked: map[string]int{}}
+	if err := chromedp.Listen(ctx, c.event); err != nil {
+		t.Fatal(err)
+	}
+	// Runs before the browser's cleanup (cleanups run last first): finish
+	// the body checks under way, then ignore what the tab still receives.
+	t.Cleanup(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		c.wg.Wait()
+	})
+	return c
+}
+
+// event handles one event of the tab. It runs on the goroutine that reads
+// the browser's messages, so it must not block or run a command: bodies
+// are fetched on goroutines of their own.
+func (c *browserChecker) event(ev any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	switch ev := ev.(type) {
+	case *network.EventRequestWillBeSent:
+		if strings.HasPrefix(ev.Request.URL, "http://") || strings.HasPrefix(ev.Request.URL, "https://") {
+			c.pending[ev.RequestID] = &browserExchange{method: ev.Request.Method, url: ev.Request.URL}
+		}
+	case *network.EventResponseReceived:
+		x := c.pending[ev.RequestID]
+		if x == nil {
+			return
+		}
+		x.status, x.header = int(ev.Response.Status), http.Header{}
+		for k, v := range ev.Response.Headers {
+			for line := range strings.SplitSeq(fmt.Sprint(v), "\n") {
+				x.header.Add(k, line)
+			}
+		}
+		if mediaType(x.header) == openapitest.EventStream {
+			// The body of a stream never ends: check the rest now.
+			delete(c.pending, ev.RequestID)
+			c.check(x, nil, false)
+		}
+	case *network.EventLoadingFinished:
+		x := c.pending[ev.RequestID]
+		delete(c.pending, ev.RequestID)
+		if x == nil || x.header == nil {
+			return
+		}
+		c.wg.Add(1)
+		go func(id network.RequestID) {
+			defer c.wg.Done()
+			ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+			defer cancel()
+			body, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) ([]byte, error) {
+				res, err := cdp.Call(ctx, tg, network.GetResponseBody, network.GetResponseBodyParams{RequestID: id})
+				return res.Body, err
+			})
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if err != nil {
+				// The tab dropped the body (it navigated away, say): check
+				// all but the body.
+				c.t.Logf("browser: no body for %s %s (%v); checking its status, headers and content type", x.method, x.url, err)
+			}
+			c.check(x, body, err != nil)
+		}(ev.RequestID)
+	case *network.EventLoadingFailed:
+		delete(c.pending, ev.RequestID) // blocked or cancelled: no response
+	}
+}
+
+// check validates one response; c.mu is held.
+func (c *browserChecker) check(x *browserExchange, body []byte, noBody bool) {
+	req, err := http.NewRequest(x.method, x.url, nil)
+	if err != nil {
+		c.t.Errorf("browser: %s %s: %v", x.method, x.url, err)
+		return
+	}
+	if noBody || mediaType(x.header) == openapitest.EventStream {
+		err = openapitest.ValidateHead(req, x.status, x.header)
+	} else {
+		err = openapitest.Validate(req, x.status, x.header, body)
+	}
+	if err != nil {
+		c.t.Errorf("openapi: the browser's %s %s answered %d: %v", x.method, req.URL.Path, x.status, err)
+	}
+	c.checked[fmt.Sprintf("%d %s", x.status, mediaType(x.header))]++
+}
+
+// wantChecked fails the test unless responses with each "<status> <media
+// type>" of want were checked, waiting a little for the last bodies.
+func (c *browserChecker) wantChecked(want ...string) {
+	c.t.Helper()
+	var missing []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c.mu.Lock()
+		missing = missing[:0]
+		for _, w := range want {
+			if c.checked[w] == 0 {
+				missing = append(missing, w)
+			}
+		}
+		got := fmt.Sprint(c.checked)
+		c.mu.Unlock()
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Errorf("the browser's responses checked against openapi/openapi.yaml: %s; none with %q", got, missing)
+			return
+		}
+	}
+}
+
+// mediaType is the media type of a Content-Type header, without parameters.
+func mediaType(h http.Header) string {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	return mt
+}
+
+// checkedClient is an HTTP client whose every answer is checked against
+// openapi/openapi.yaml (streams: route, status, headers and content type).
+func checkedClient(t *testing.T) *http.Client {
+	return &http.Client{Transport: &openapitest.Transport{TB: t}}
 }
 
 // checkoutState is what the checkout page shows, read from its DOM.
@@ -232,7 +393,7 @@ func checkoutMine(t *testing.T, node *regtest.Node, n int) {
 // confirmations) → PAID with the link back to the shop, without a reload and
 // through the event stream alone (no polling).
 func TestCheckoutPaidLive(t *testing.T) {
-	ctx := newCheckoutBrowser(t)
+	ctx, responses := newCheckoutBrowser(t)
 	addr := freeAddr(t)
 	node := startNode(t, "http://"+addr)
 	dsn := "DATABASE_URL=" + pgtest.NewDatabase(t)
@@ -294,6 +455,7 @@ func TestCheckoutPaidLive(t *testing.T) {
 	if polls := jsonPolls(t, ctx, id); polls != 0 {
 		t.Errorf("the page polled the payment's JSON %d times; the event stream should have carried every update", polls)
 	}
+	responses.wantChecked("200 text/html", "200 text/event-stream", "200 image/png")
 
 	// The stream, as another client sees it: Last-Event-ID 1 gives the
 	// events after it (PAID), and the served state.
@@ -308,7 +470,7 @@ func checkStreamResumes(t *testing.T, url string) {
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	req.Header.Set("Last-Event-ID", "1")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := checkedClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,6 +493,8 @@ func checkStreamResumes(t *testing.T, url string) {
 			if err := json.Unmarshal([]byte(v), &p); err != nil {
 				t.Fatalf("stream data is not a payment: %v", err)
 			}
+			// Each message is the payment object of the API.
+			openapitest.CheckSchema(t, "Payment", []byte(v))
 			if id != "2" || p.Status != "PAID" {
 				t.Fatalf("first message after Last-Event-ID 1: id %s status %s, want 2 PAID", id, p.Status)
 			}
@@ -344,7 +508,7 @@ func checkStreamResumes(t *testing.T, url string) {
 // amount still due, a wallet link and code for the rest, then PENDING once
 // the rest arrives.
 func TestCheckoutPartialPayment(t *testing.T) {
-	ctx := newCheckoutBrowser(t)
+	ctx, responses := newCheckoutBrowser(t)
 	addr := freeAddr(t)
 	node := startNode(t, "http://"+addr)
 	d := startDaemon(t, append(coinEnv(node), "LISTEN_ADDR="+addr)...)
@@ -371,12 +535,13 @@ func TestCheckoutPartialPayment(t *testing.T) {
 	checkoutSend(t, node, address, 60_000_000)
 	page.waitFor("PENDING", 30*time.Second, true, func(s checkoutState) bool { return s.Status == "PENDING" && !s.Pay })
 	page.screenshot("2-pending")
+	responses.wantChecked("200 text/html", "200 text/event-stream", "200 image/png")
 }
 
 // TestCheckoutExpired creates a payment that expires in a few seconds: the
 // countdown runs and the page then says the request has expired.
 func TestCheckoutExpired(t *testing.T) {
-	ctx := newCheckoutBrowser(t)
+	ctx, responses := newCheckoutBrowser(t)
 	node := startNode(t, "")
 	d := startDaemon(t, append(coinEnv(node), "DEADLINE_INTERVAL=500ms")...)
 	id, _ := createCheckoutPayment(t, d, `{"currency":"LTC","amount":"2","expires_in":6}`)
@@ -390,13 +555,14 @@ func TestCheckoutExpired(t *testing.T) {
 		t.Errorf("EXPIRED page: %+v", s)
 	}
 	page.screenshot("1-expired")
+	responses.wantChecked("200 text/html", "200 text/event-stream")
 }
 
 // TestCheckoutPollingFallback blocks the event stream in the browser: the
 // page falls back to polling the payment's JSON and still goes live to
 // PENDING without a reload.
 func TestCheckoutPollingFallback(t *testing.T) {
-	ctx := newCheckoutBrowser(t)
+	ctx, responses := newCheckoutBrowser(t)
 	addr := freeAddr(t)
 	node := startNode(t, "http://"+addr)
 	d := startDaemon(t, append(coinEnv(node), "LISTEN_ADDR="+addr)...)
@@ -417,6 +583,7 @@ func TestCheckoutPollingFallback(t *testing.T) {
 	if jsonPolls(t, ctx, id) == 0 {
 		t.Error("the page did not poll the payment's JSON")
 	}
+	responses.wantChecked("200 text/html", "200 application/json")
 }
 
 // jsonPolls returns how often the page fetched GET /payments/{id}.
@@ -435,7 +602,7 @@ func jsonPolls(t *testing.T, ctx context.Context, id string) int {
 func TestCheckoutStreamEndsOnShutdown(t *testing.T) {
 	d := startDaemon(t, coinEnv(startNode(t, ""))...)
 	id, _ := createCheckoutPayment(t, d, `{"currency":"LTC","amount":"1"}`)
-	resp, err := http.Get(d.url + "/payments/" + id + "/stream")
+	resp, err := checkedClient(t).Get(d.url + "/payments/" + id + "/stream")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +623,8 @@ func TestCheckoutStreamEndsOnShutdown(t *testing.T) {
 		ended <- sc.Err()
 	}()
 	select {
-	case <-first:
+	case line := <-first:
+		openapitest.CheckSchema(t, "Payment", []byte(strings.TrimPrefix(line, "data: ")))
 	case <-time.After(10 * time.Second):
 		t.Fatal("no message on the stream")
 	}
@@ -477,7 +645,7 @@ func TestCheckoutStreamEndsOnShutdown(t *testing.T) {
 // TestCheckoutWithoutJavaScript turns scripts off: the page shows the
 // status, refreshes itself and shows PENDING after the payment.
 func TestCheckoutWithoutJavaScript(t *testing.T) {
-	ctx := newCheckoutBrowser(t)
+	ctx, responses := newCheckoutBrowser(t)
 	addr := freeAddr(t)
 	node := startNode(t, "http://"+addr)
 	d := startDaemon(t, append(coinEnv(node), "LISTEN_ADDR="+addr)...)
@@ -498,12 +666,13 @@ func TestCheckoutWithoutJavaScript(t *testing.T) {
 	// The meta refresh reloads the page every 10 s.
 	page.waitFor("PENDING after a refresh", 45*time.Second, false, func(s checkoutState) bool { return s.Status == "PENDING" })
 	page.screenshot("1-pending")
+	responses.wantChecked("200 text/html", "200 image/png")
 }
 
 // TestCheckoutErrorPages: an unknown payment and a malformed id get HTML
 // error pages a buyer can read.
 func TestCheckoutErrorPages(t *testing.T) {
-	ctx := newCheckoutBrowser(t)
+	ctx, responses := newCheckoutBrowser(t)
 	d := startDaemon(t, coinEnv(startNode(t, ""))...)
 	for _, tc := range []struct {
 		path   string
@@ -526,4 +695,32 @@ func TestCheckoutErrorPages(t *testing.T) {
 		}
 	}
 	(&checkoutPage{t: t, ctx: ctx, name: "error"}).screenshot(fmt.Sprint(400))
+	responses.wantChecked("404 text/html", "400 text/html")
+
+	// The same pages and the stream's errors, as any HTTP client gets them.
+	client := checkedClient(t)
+	for _, tc := range []struct {
+		path, contentType string
+		status            int
+		want              string
+	}{
+		{"/payments/7d444840-9dc0-11d1-b245-5ffdce74fad2/checkout", "text/html", 404, "Payment not found"},
+		{"/payments/not-a-payment/checkout", "text/html", 400, "This payment link is not valid"},
+		{"/payments/7d444840-9dc0-11d1-b245-5ffdce74fad2/stream", "application/json", 404, `"not_found"`},
+		{"/payments/not-a-payment/stream", "application/json", 400, `"invalid_id"`},
+	} {
+		resp, err := client.Get(d.url + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != tc.status || mediaType(resp.Header) != tc.contentType || !strings.Contains(string(body), tc.want) {
+			t.Errorf("GET %s: %d %s, want %d %s with %s:\n%.300s", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"),
+				tc.status, tc.contentType, tc.want, body)
+		}
+	}
 }

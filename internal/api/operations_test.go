@@ -19,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/transient-gateway/transient/internal/apikeys"
+	"github.com/transient-gateway/transient/internal/bitpay"
+	"github.com/transient-gateway/transient/internal/checkout"
 	"github.com/transient-gateway/transient/internal/coind"
 	"github.com/transient-gateway/transient/internal/health"
 	"github.com/transient-gateway/transient/internal/metrics"
@@ -29,43 +31,89 @@ import (
 
 // TestRoutesMatchOpenAPI walks the router and the document: every route
 // the API serves is described, and every described operation is served.
+// The parts transientd mounts beside the API (the BitPay API and the
+// checkout page) are held to the same rule: their operations in the
+// document are the ones tagged bitpay or checkout.
 func TestRoutesMatchOpenAPI(t *testing.T) {
 	doc, err := openapitest.Document()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(Config{Metrics: metrics.New(), ServeMetrics: true})
-	var served []string
-	err = chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
-		if route != "/" {
-			route = strings.TrimSuffix(route, "/")
-		}
-		served = append(served, method+" "+route)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	mounts := map[string]func(chi.Router){
+		"bitpay":   bitpay.New(bitpay.Config{}).Mount,
+		"checkout": checkout.New(checkout.Config{}).Mount,
 	}
-	var described []string
+	walk := func(h http.Handler, trim bool) []string {
+		t.Helper()
+		var routes []string
+		err := chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+			if trim && route != "/" {
+				route = strings.TrimSuffix(route, "/")
+			}
+			routes = append(routes, method+" "+route)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(routes)
+		return routes
+	}
+	// The API's own routes. A subrouter's "/" walks as "/payments/", which
+	// the document describes as /payments, hence the trim.
+	served := map[string][]string{"": walk(New(Config{Metrics: metrics.New(), ServeMetrics: true}), true)}
+	// The parts' routes exactly as they register them: the BitPay API
+	// serves each route with and without a trailing slash, and the document
+	// must describe both.
+	for tag, mount := range mounts {
+		r := chi.NewRouter()
+		mount(r)
+		served[tag] = walk(r, false)
+	}
+	described := map[string][]string{}
 	for path, item := range doc.Paths.Map() {
-		for method := range item.Operations() {
-			described = append(described, method+" "+path)
+		for method, op := range item.Operations() {
+			part := ""
+			for _, tag := range op.Tags {
+				if _, ok := mounts[tag]; ok {
+					part = tag
+				}
+			}
+			described[part] = append(described[part], method+" "+path)
 		}
 	}
-	sort.Strings(served)
-	sort.Strings(described)
-	for _, r := range served {
-		if !slices.Contains(described, r) {
-			t.Errorf("%s is served but not described in openapi/openapi.yaml", r)
+	for part, routes := range served {
+		name := "the API"
+		if part != "" {
+			name = "the " + part + " part"
+		}
+		for _, r := range routes {
+			if !slices.Contains(described[part], r) {
+				t.Errorf("%s is served by %s but not described in openapi/openapi.yaml (with tag %q)", r, name, part)
+			}
+		}
+		for _, r := range described[part] {
+			if !slices.Contains(routes, r) {
+				t.Errorf("%s is described in openapi/openapi.yaml (with tag %q) but not served by %s", r, part, name)
+			}
 		}
 	}
-	for _, r := range described {
-		if !slices.Contains(served, r) {
-			t.Errorf("%s is described in openapi/openapi.yaml but not served", r)
-		}
+	if n := len(served[""]); n < 12 {
+		t.Errorf("only %d routes walked: %v", n, served[""])
 	}
-	if len(served) < 12 {
-		t.Errorf("only %d routes walked: %v", len(served), served)
+	if n := len(served["bitpay"]); n != 16 {
+		t.Errorf("%d BitPay routes walked, want 16: %v", n, served["bitpay"])
+	}
+
+	// Mounted into the API's router, as transientd does, every part's route
+	// is still there.
+	all := walk(New(Config{Metrics: metrics.New(), ServeMetrics: true, Mounts: []func(chi.Router){mounts["bitpay"], mounts["checkout"]}}), false)
+	for _, tag := range []string{"bitpay", "checkout"} {
+		for _, r := range served[tag] {
+			if !slices.Contains(all, r) {
+				t.Errorf("%s (%s) is missing from the API's router once mounted: %v", r, tag, all)
+			}
+		}
 	}
 }
 

@@ -9,8 +9,9 @@
 // was answered 404 (or 405 for a described path with another method) with
 // the API's error shape: the answer a route that does not exist gives. A
 // route that exists in the code but not in the document therefore fails
-// every test that calls it: describe it in openapi.yaml (the sections for
-// the BitPay API and the checkout page are marked there).
+// every test that calls it: describe it in openapi.yaml. This holds for
+// the parts mounted beside the API too (the BitPay API, whose errors have
+// another shape, and the checkout page, which answers HTML).
 //
 // It uses github.com/getkin/kin-openapi, which loads OpenAPI 3.1 documents
 // and validates their schemas as JSON Schema 2020-12 (type arrays, const,
@@ -39,7 +40,8 @@ import (
 )
 
 // EventStream is the media type whose bodies are never read whole: only
-// the route, status and headers of a stream are checked.
+// the route, status, headers and content type of a stream are checked (its
+// messages can be checked with CheckSchema).
 const EventStream = "text/event-stream"
 
 var (
@@ -104,6 +106,18 @@ func Check(tb testing.TB, req *http.Request, status int, header http.Header, bod
 
 // Validate is Check returning the error.
 func Validate(req *http.Request, status int, header http.Header, body []byte) error {
+	return validate(req, status, header, body, mediaType(header) == EventStream)
+}
+
+// ValidateHead is Validate for an answer whose body is not at hand (such as
+// one a browser received): it checks the route, the status, the headers and
+// the content type, not the body.
+func ValidateHead(req *http.Request, status int, header http.Header) error {
+	return validate(req, status, header, nil, true)
+}
+
+// validate checks an answer, its body unless noBody.
+func validate(req *http.Request, status int, header http.Header, body []byte, noBody bool) error {
 	if _, err := Document(); err != nil {
 		return err
 	}
@@ -113,16 +127,22 @@ func Validate(req *http.Request, status int, header http.Header, body []byte) er
 	route, params, err := router.FindRoute(probe)
 	switch {
 	case errors.Is(err, routers.ErrPathNotFound):
-		return unmatched(status, header, body, http.StatusNotFound, "NotFound",
+		return unmatched(status, header, body, noBody, http.StatusNotFound, "NotFound",
 			"the route is not described in openapi/openapi.yaml; describe it there")
 	case errors.Is(err, routers.ErrMethodNotAllowed):
-		return unmatched(status, header, body, http.StatusMethodNotAllowed, "MethodNotAllowed",
+		return unmatched(status, header, body, noBody, http.StatusMethodNotAllowed, "MethodNotAllowed",
 			"the method is not described for this path in openapi/openapi.yaml; describe it there")
 	case err != nil:
 		return fmt.Errorf("finding the route: %w", err)
 	}
-	if route.Operation.Responses.Status(status) == nil {
+	documented := route.Operation.Responses.Status(status)
+	if documented == nil {
 		return fmt.Errorf("status %d is not documented for %s %s", status, route.Method, route.Path)
+	}
+	if noBody && documented.Value != nil && len(documented.Value.Content) > 0 &&
+		documented.Value.Content.Get(header.Get("Content-Type")) == nil {
+		// The validator skips the content type with the body; check it here.
+		return fmt.Errorf("content type %q is not documented for %s %s %d", header.Get("Content-Type"), route.Method, route.Path, status)
 	}
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{
@@ -133,7 +153,7 @@ func Validate(req *http.Request, status int, header http.Header, body []byte) er
 		Options: &openapi3filter.Options{
 			IncludeResponseStatus: true,
 			MultiError:            true,
-			ExcludeResponseBody:   mediaType(header) == EventStream,
+			ExcludeResponseBody:   noBody,
 		},
 	}
 	in.SetBodyBytes(body)
@@ -143,9 +163,39 @@ func Validate(req *http.Request, status int, header http.Header, body []byte) er
 	return nil
 }
 
+// CheckSchema fails tb (with Errorf) unless data is JSON valid against
+// components/schemas/name of the document: for what a response carries
+// that OpenAPI cannot type, such as the messages of an event stream.
+func CheckSchema(tb testing.TB, name string, data []byte) {
+	tb.Helper()
+	if err := ValidateSchema(name, data); err != nil {
+		tb.Errorf("openapi: %v", err)
+	}
+}
+
+// ValidateSchema is CheckSchema returning the error.
+func ValidateSchema(name string, data []byte) error {
+	if _, err := Document(); err != nil {
+		return err
+	}
+	ref := doc.Components.Schemas[name]
+	if ref == nil || ref.Value == nil {
+		return fmt.Errorf("openapi.yaml lacks components/schemas/%s", name)
+	}
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return fmt.Errorf("not JSON (%v), want components/schemas/%s: %s", err, name, clip(data))
+	}
+	if err := ref.Value.VisitJSON(v, openapi3.EnableJSONSchema2020(), openapi3.VisitAsResponse(), openapi3.MultiErrors()); err != nil {
+		return fmt.Errorf("does not match components/schemas/%s: %w\ndata: %s", name, err, clip(data))
+	}
+	return nil
+}
+
 // unmatched checks the answer to a request the document does not route: it
-// must be status want with the error shape of components/responses/name.
-func unmatched(status int, header http.Header, body []byte, want int, name, why string) error {
+// must be status want with the error shape of components/responses/name
+// (its content type only, with noBody).
+func unmatched(status int, header http.Header, body []byte, noBody bool, want int, name, why string) error {
 	if status != want {
 		return errors.New(why)
 	}
@@ -156,6 +206,9 @@ func unmatched(status int, header http.Header, body []byte, want int, name, why 
 	mt := resp.Value.Content.Get(header.Get("Content-Type"))
 	if mt == nil {
 		return fmt.Errorf("%d answered with content type %q, not the API's JSON error", status, header.Get("Content-Type"))
+	}
+	if noBody {
+		return nil
 	}
 	var v any
 	if err := json.Unmarshal(body, &v); err != nil {

@@ -11,7 +11,7 @@ import (
 
 // The vectors below were computed independently with python-ecdsa 0.18
 // (/usr/bin/python3, Debian's python3-ecdsa), the library btcpay-python
-// signs with, and hashlib's sha256/ripemd160; see internal/bitpay/README.md.
+// signs with, and hashlib's sha256/ripemd160.
 
 func TestSINVectors(t *testing.T) {
 	tests := []struct {

@@ -3,10 +3,16 @@ package payments
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/transient-gateway/transient/internal/pgtest"
 )
 
 func TestBatcherGroupsConcurrentCalls(t *testing.T) {
@@ -126,5 +132,53 @@ func waitRunning[T any](t *testing.T, b *batcher[T]) {
 			t.Fatal("batcher did not start")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestConcurrentHintBatchesShareKeys stores a burst of duplicated hints
+// from many callers at once through the running batchers: batches with
+// overlapping unique keys used to deadlock in PostgreSQL and fail hints.
+func TestConcurrentHintBatchesShareKeys(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := NewService(pool, Config{Coins: []Coin{{Code: "LTC"}}, Jobs: jobs})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = svc.Run(ctx); close(done) }()
+	waitRunning(t, svc.hintBatch)
+
+	txids := make([]string, 100)
+	for i := range txids {
+		txids[i] = fmt.Sprintf("%064x", i)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for w := range 64 {
+		wg.Go(func() {
+			for i := range 60 {
+				// Each caller walks the txids in its own order.
+				if err := svc.HintTx(context.Background(), "LTC", txids[(i*7+w*13)%len(txids)]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	cancel()
+	<-done
+	close(errs)
+	for err := range errs {
+		t.Fatalf("hint refused: %v", err)
+	}
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = 'tx_hint'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(txids) {
+		t.Fatalf("%d hint jobs stored, want one per txid (%d)", n, len(txids))
 	}
 }

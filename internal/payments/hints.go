@@ -2,10 +2,14 @@ package payments
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 )
 
@@ -61,22 +65,36 @@ func (s *Service) hint(ctx context.Context, h hintArgs) error {
 }
 
 // storeHints inserts a batch of hints. A multi-row insert may not touch the
-// same unique job twice, so duplicates within the batch are dropped first.
+// same unique job twice, so duplicates within the batch are dropped first,
+// and concurrent batches take their unique keys in one order (sorted), so
+// two batches sharing hints cannot deadlock. Should PostgreSQL still pick
+// one as a deadlock victim, the batch is tried again.
 func (s *Service) storeHints(ctx context.Context, hints []hintArgs) error {
-	seen := make(map[string]bool, len(hints))
-	params := make([]river.InsertManyParams, 0, len(hints))
-	for _, h := range hints {
-		if !seen[h.key] {
-			seen[h.key] = true
-			params = append(params, river.InsertManyParams{Args: h.args})
-		}
+	slices.SortFunc(hints, func(a, b hintArgs) int { return strings.Compare(a.key, b.key) })
+	hints = slices.CompactFunc(hints, func(a, b hintArgs) bool { return a.key == b.key })
+	params := make([]river.InsertManyParams, len(hints))
+	for i, h := range hints {
+		params[i] = river.InsertManyParams{Args: h.args}
 	}
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
-	if _, err := s.jobs.InsertMany(ctx, params); err != nil {
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if _, err = s.jobs.InsertMany(ctx, params); !isDeadlock(err) {
+			break
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("payments: store %d hints: %w", len(params), err)
 	}
 	return nil
+}
+
+// isDeadlock reports whether PostgreSQL aborted the statement to break a
+// deadlock (SQLSTATE 40P01): safe to run again.
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
 // workTxHint is what a tx hint job does: ProcessTx, batched with the other

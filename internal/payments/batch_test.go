@@ -118,7 +118,7 @@ func TestBatcherSkipsCallersThatGaveUp(t *testing.T) {
 	}
 }
 
-func waitRunning[T any](t *testing.T, b *batcher[T]) {
+func waitRunning[T any](t testing.TB, b *batcher[T]) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {

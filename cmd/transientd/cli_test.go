@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/transient-gateway/transient/internal/api"
 	"github.com/transient-gateway/transient/internal/apikeys"
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/pgtest"
@@ -599,7 +600,7 @@ func TestEventsCommands(t *testing.T) {
 	if err := svc.ProcessTx(ctx, "LTC", txid); err != nil {
 		t.Fatal(err)
 	}
-	var events []eventOut
+	var events []api.EventJSON
 	out := cli(t, env, "events", "list", p.ID, "--json").must(t, "events list")
 	if err := json.Unmarshal([]byte(out), &events); err != nil {
 		t.Fatal(err)

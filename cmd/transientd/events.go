@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/transient-gateway/transient/internal/api"
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/webhook"
 )
@@ -34,40 +34,6 @@ func eventsCommand(ctx context.Context, args []string, getenv func(string) strin
 		"list":      func(a []string) error { return eventsList(ctx, a, getenv, stdout, stderr) },
 		"redeliver": func(a []string) error { return eventsRedeliver(ctx, a, getenv, stdout, stderr) },
 	}, args, stdout, stderr)
-}
-
-// eventOut is an event as events list --json prints it: the shape of GET
-// /payments/{id}/events.
-type eventOut struct {
-	ID             string          `json:"id"`
-	Type           string          `json:"type"`
-	Sequence       int64           `json:"sequence"`
-	Status         payments.Status `json:"status"`
-	PreviousStatus payments.Status `json:"previous_status"`
-	OccurredAt     time.Time       `json:"occurred_at"`
-	Payload        json.RawMessage `json:"payload"`
-	Deliveries     []deliveryOut   `json:"deliveries"`
-}
-
-type deliveryOut struct {
-	ID            string        `json:"id"`
-	URL           string        `json:"url"`
-	Kind          string        `json:"kind"`
-	State         webhook.State `json:"state"`
-	CreatedAt     time.Time     `json:"created_at"`
-	CompletedAt   *time.Time    `json:"completed_at"`
-	NextAttemptAt *time.Time    `json:"next_attempt_at"`
-	LastError     string        `json:"last_error,omitempty"`
-	Attempts      []attemptOut  `json:"attempts"`
-}
-
-type attemptOut struct {
-	Number     int       `json:"number"`
-	At         time.Time `json:"at"`
-	DurationMS int64     `json:"duration_ms"`
-	HTTPStatus *int      `json:"http_status"`
-	Error      string    `json:"error,omitempty"`
-	Finished   bool      `json:"finished"`
 }
 
 // outbox returns a webhook outbox on pool that queues deliveries for the
@@ -116,26 +82,10 @@ attempts (--json: the events of GET /payments/{id}/events).`, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	out := make([]eventOut, 0, len(events))
-	for _, ev := range events {
-		e := eventOut{ID: ev.ID.String(), Type: ev.Type, Sequence: ev.Sequence, Status: ev.Status,
-			PreviousStatus: ev.PreviousStatus, OccurredAt: ev.OccurredAt.UTC(), Payload: compactJSON(ev.Payload),
-			Deliveries: []deliveryOut{}}
-		for _, d := range logs[ev.ID] {
-			do := deliveryOut{ID: d.ID.String(), URL: d.URL, Kind: d.Kind, State: d.State, CreatedAt: d.CreatedAt.UTC(),
-				CompletedAt: d.CompletedAt, NextAttemptAt: d.NextAttemptAt, LastError: d.LastError, Attempts: []attemptOut{}}
-			for _, a := range d.Attempts {
-				ao := attemptOut{Number: a.Number, At: a.At.UTC(), DurationMS: a.Duration.Milliseconds(), Error: a.Error, Finished: a.Finished}
-				if a.HTTPStatus != 0 {
-					status := a.HTTPStatus
-					ao.HTTPStatus = &status
-				}
-				do.Attempts = append(do.Attempts, ao)
-			}
-			e.Deliveries = append(e.Deliveries, do)
-		}
-		out = append(out, e)
+	for i := range events {
+		events[i].Payload = compactJSON(events[i].Payload)
 	}
+	out := api.EventLogJSON(events, logs)
 	return cmd.output(out, func(w io.Writer) error {
 		if len(out) == 0 {
 			fmt.Fprintln(stderr, "The payment has no events yet.")

@@ -13,8 +13,9 @@ import (
 	"github.com/transient-gateway/transient/internal/webhook"
 )
 
-// eventJSON is one event of GET /payments/{id}/events with its delivery log.
-type eventJSON struct {
+// EventJSON is one event of GET /payments/{id}/events with its delivery
+// log; `transientd events list --json` prints the same.
+type EventJSON struct {
 	ID             string          `json:"id"`
 	Type           string          `json:"type"`
 	Sequence       int64           `json:"sequence"`
@@ -23,10 +24,11 @@ type eventJSON struct {
 	OccurredAt     time.Time       `json:"occurred_at"`
 	// Payload is the webhook body, exactly as delivered.
 	Payload    json.RawMessage `json:"payload"`
-	Deliveries []deliveryJSON  `json:"deliveries"`
+	Deliveries []DeliveryJSON  `json:"deliveries"`
 }
 
-type deliveryJSON struct {
+// DeliveryJSON is one webhook delivery of an event, with its attempts.
+type DeliveryJSON struct {
 	ID            string        `json:"id"`
 	URL           string        `json:"url"`
 	Kind          string        `json:"kind"`
@@ -35,10 +37,11 @@ type deliveryJSON struct {
 	CompletedAt   *time.Time    `json:"completed_at"`
 	NextAttemptAt *time.Time    `json:"next_attempt_at"`
 	LastError     string        `json:"last_error,omitempty"`
-	Attempts      []attemptJSON `json:"attempts"`
+	Attempts      []AttemptJSON `json:"attempts"`
 }
 
-type attemptJSON struct {
+// AttemptJSON is one request of a delivery.
+type AttemptJSON struct {
 	Number     int       `json:"number"`
 	At         time.Time `json:"at"`
 	DurationMS int64     `json:"duration_ms"`
@@ -49,7 +52,7 @@ type attemptJSON struct {
 
 type eventsResponse struct {
 	Success bool        `json:"success"`
-	Events  []eventJSON `json:"events"`
+	Events  []EventJSON `json:"events"`
 }
 
 type redeliverResponse struct {
@@ -77,21 +80,29 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	resp := eventsResponse{Success: true, Events: make([]eventJSON, 0, len(events))}
+	resp := eventsResponse{Success: true, Events: EventLogJSON(events, logs)}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// EventLogJSON returns events, oldest first, each with its deliveries from
+// logs (webhook.Outbox.Deliveries).
+func EventLogJSON(events []payments.Event, logs map[uuid.UUID][]webhook.Delivery) []EventJSON {
+	out := make([]EventJSON, 0, len(events))
 	for _, ev := range events {
-		e := eventJSON{
+		e := EventJSON{
 			ID: ev.ID.String(), Type: ev.Type, Sequence: ev.Sequence, Status: ev.Status,
 			PreviousStatus: ev.PreviousStatus, OccurredAt: ev.OccurredAt.UTC(), Payload: ev.Payload,
-			Deliveries: []deliveryJSON{},
+			Deliveries: []DeliveryJSON{},
 		}
 		for _, d := range logs[ev.ID] {
-			dj := deliveryJSON{
+			dj := DeliveryJSON{
 				ID: d.ID.String(), URL: d.URL, Kind: d.Kind, State: d.State, CreatedAt: d.CreatedAt.UTC(),
 				CompletedAt: d.CompletedAt, NextAttemptAt: d.NextAttemptAt, LastError: d.LastError,
-				Attempts: make([]attemptJSON, 0, len(d.Attempts)),
+				Attempts: make([]AttemptJSON, 0, len(d.Attempts)),
 			}
 			for _, a := range d.Attempts {
-				aj := attemptJSON{Number: a.Number, At: a.At.UTC(), DurationMS: a.Duration.Milliseconds(), Error: a.Error, Finished: a.Finished}
+				aj := AttemptJSON{Number: a.Number, At: a.At.UTC(), DurationMS: a.Duration.Milliseconds(), Error: a.Error, Finished: a.Finished}
 				if a.HTTPStatus != 0 {
 					status := a.HTTPStatus
 					aj.HTTPStatus = &status
@@ -100,10 +111,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 			}
 			e.Deliveries = append(e.Deliveries, dj)
 		}
-		resp.Events = append(resp.Events, e)
+		out = append(out, e)
 	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return out
 }
 
 func (s *Server) redeliverEvent(w http.ResponseWriter, r *http.Request) error {

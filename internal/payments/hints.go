@@ -68,9 +68,11 @@ func (s *Service) hint(ctx context.Context, h hintArgs) error {
 
 // storeHints inserts a batch of hints. A multi-row insert may not touch the
 // same unique job twice, so duplicates within the batch are dropped first,
-// and concurrent batches take their unique keys in one order (sorted), so
-// two batches sharing hints cannot deadlock. Should PostgreSQL still pick
-// one as a deadlock victim, the batch is tried again.
+// and batches take their unique keys in one order (sorted). A multi-row
+// insert can still deadlock with River updating the same jobs (completing
+// them) in another order; PostgreSQL then aborts one side, and the batch
+// is stored one hint at a time instead: a single-row insert holds no lock
+// while it waits, so it cannot be part of a deadlock.
 func (s *Service) storeHints(ctx context.Context, hints []hintArgs) error {
 	slices.SortFunc(hints, func(a, b hintArgs) int { return strings.Compare(a.key, b.key) })
 	hints = slices.CompactFunc(hints, func(a, b hintArgs) bool { return a.key == b.key })
@@ -80,10 +82,14 @@ func (s *Service) storeHints(ctx context.Context, hints []hintArgs) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
-	var err error
-	for attempt := 1; attempt <= 3; attempt++ {
-		if _, err = s.jobs.InsertMany(ctx, params); !isDeadlock(err) {
-			break
+	_, err := s.jobs.InsertMany(ctx, params)
+	if isDeadlock(err) {
+		s.log.WarnContext(ctx, "hint batch chosen as a deadlock victim; storing its hints one by one", "hints", len(hints))
+		err = nil
+		for _, h := range hints {
+			if _, e := s.jobs.Insert(ctx, h.args, nil); e != nil && err == nil {
+				err = e
+			}
 		}
 	}
 	if err != nil {

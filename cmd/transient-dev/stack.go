@@ -135,6 +135,9 @@ func runStack(ctx context.Context, getenv func(string) string, stdout, stderr io
 		"PAYMENT_WEBHOOK_URL=" + recv.url,
 		"PAYMENT_WEBHOOK_SECRET=" + webhookSecret,
 		"CATCHUP_INTERVAL=5s",
+		// Made-up rates, so BitPay invoices priced in USD or EUR work on the
+		// dev chain.
+		"RATES_STATIC=" + devCoin + "_USD=75," + devCoin + "_EUR=70",
 	}, io.MultiWriter(newPrefixWriter(stderr, "transientd | "), logFile))
 	if err != nil {
 		return err

@@ -159,6 +159,26 @@ func openDatabase(ctx context.Context, getenv func(string) string, stderr io.Wri
 }
 
 // checkSchema refuses a schema that is behind this binary.
+// openNodes opens what the commands that talk to the nodes need: the pool
+// (on a current schema) and the core with a client per coin. closeAll
+// closes them, the nodes first.
+func openNodes(ctx context.Context, cfg *config.Config, stderr io.Writer) (c *core, closeAll func(), err error) {
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkSchema(ctx, pool); err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	c, err = newCore(cfg, pool, cliLogger(stderr, cfg), nil)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return c, func() { c.closeNodes(); pool.Close() }, nil
+}
+
 func checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	v, err := migrations.Check(ctx, pool)
 	if err != nil {

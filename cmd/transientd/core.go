@@ -20,6 +20,7 @@ import (
 // share: a client per node, an insert-only job client, the webhook outbox
 // and the payment service.
 type core struct {
+	pool   *pgxpool.Pool
 	nodes  map[string]*coind.Client
 	jobs   *river.Client[pgx.Tx]
 	outbox *webhook.Outbox
@@ -29,7 +30,7 @@ type core struct {
 // newCore builds the core on pool. m may be nil (no metrics). Call
 // closeNodes when done.
 func newCore(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metrics.Metrics) (*core, error) {
-	c := &core{nodes: make(map[string]*coind.Client, len(cfg.Coins))}
+	c := &core{pool: pool, nodes: make(map[string]*coind.Client, len(cfg.Coins))}
 	var coins []payments.Coin
 	for _, cc := range cfg.Coins {
 		client, err := coind.New(coind.Config{URL: cc.RPCURL, CookieFile: cc.RPCCookieFile, Timeout: cfg.RPCTimeout,

@@ -90,20 +90,11 @@ stores the payment. Prints the payment (--json: the API's payment object).`, std
 	if err != nil {
 		return err
 	}
-	log := cliLogger(stderr, cfg)
-	pool, err := openPool(ctx, cfg)
+	c, closeAll, err := openNodes(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	if err := checkSchema(ctx, pool); err != nil {
-		return err
-	}
-	c, err := newCore(cfg, pool, log, nil)
-	if err != nil {
-		return err
-	}
-	defer c.closeNodes()
+	defer closeAll()
 	p, err := c.svc.Create(ctx, req)
 	if err != nil {
 		return describeDomainError(err)

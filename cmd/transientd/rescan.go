@@ -41,24 +41,15 @@ func rescan(ctx context.Context, args []string, getenv func(string) string, stdo
 	if _, ok := cfg.Coin(code); !ok {
 		return cmd.usageError("coin %q is not configured (COINS=%s)", code, coinCodes(cfg))
 	}
-	log := cliLogger(stderr, cfg)
-	pool, err := openPool(ctx, cfg)
+	c, closeAll, err := openNodes(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	if err := checkSchema(ctx, pool); err != nil {
-		return err
-	}
-	c, err := newCore(cfg, pool, log, nil)
-	if err != nil {
-		return err
-	}
-	defer c.closeNodes()
+	defer closeAll()
 	// The status changes the scan causes, counted from the event table.
 	count := func() (int64, error) {
 		var n int64
-		err := pool.QueryRow(ctx, `SELECT count(*) FROM payment_events e JOIN payments p ON p.id = e.payment_id WHERE p.coin = $1`, code).Scan(&n)
+		err := c.pool.QueryRow(ctx, `SELECT count(*) FROM payment_events e JOIN payments p ON p.id = e.payment_id WHERE p.coin = $1`, code).Scan(&n)
 		return n, err
 	}
 	before, err := count()

@@ -88,8 +88,6 @@ func Load(getenv func(string) string, envFile string) (*Config, error) {
 	c := &Config{
 		ListenAddr:           p.addr("LISTEN_ADDR", "127.0.0.1:8080"),
 		MetricsAddr:          p.optionalAddr("METRICS_ADDR"),
-		DatabaseURL:          p.databaseURL("DATABASE_URL"),
-		DBMaxConns:           int32(p.intRange("DATABASE_MAX_CONNS", 20, 2, 1000)),
 		PublicURL:            p.publicURL("PUBLIC_URL"),
 		RPCTimeout:           p.duration("RPC_TIMEOUT", 5*time.Second, time.Second, 5*time.Minute),
 		APIKeys:              p.list("API_KEYS"),
@@ -110,9 +108,8 @@ func Load(getenv func(string) string, envFile string) (*Config, error) {
 		WebhookWorkers:       p.intRange("WEBHOOK_WORKERS", 32, 1, 1000),
 		HTTPDrainTimeout:     p.duration("HTTP_DRAIN_TIMEOUT", 15*time.Second, time.Second, 10*time.Minute),
 		JobDrainTimeout:      p.duration("JOB_DRAIN_TIMEOUT", 10*time.Second, time.Second, 10*time.Minute),
-		LogFormat:            p.oneOf("LOG_FORMAT", "text", "text", "json"),
-		LogLevel:             p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 	}
+	p.databaseAndLogs(c)
 	c.TolerancePercent, c.ToleranceBP = p.percent("PAYMENT_TOLERANCE_PERCENT")
 	c.Coins = p.coins(true)
 	if err := errors.Join(p.errs...); err != nil {
@@ -440,14 +437,19 @@ func LoadDatabase(getenv func(string) string, envFile string) (*Config, error) {
 		return nil, err
 	}
 	p := &parser{getenv: getenv}
-	c := &Config{
-		DatabaseURL: p.databaseURL("DATABASE_URL"),
-		DBMaxConns:  int32(p.intRange("DATABASE_MAX_CONNS", 20, 2, 1000)),
-		LogFormat:   p.oneOf("LOG_FORMAT", "text", "text", "json"),
-		LogLevel:    p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
-	}
+	c := &Config{}
+	p.databaseAndLogs(c)
 	c.Coins = p.coins(false)
 	return c, errors.Join(p.errs...)
+}
+
+// databaseAndLogs reads the keys every command needs: the database and the
+// log settings.
+func (p *parser) databaseAndLogs(c *Config) {
+	c.DatabaseURL = p.databaseURL("DATABASE_URL")
+	c.DBMaxConns = int32(p.intRange("DATABASE_MAX_CONNS", 20, 2, 1000))
+	c.LogFormat = p.oneOf("LOG_FORMAT", "text", "text", "json")
+	c.LogLevel = p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")
 }
 
 // WithEnvFile returns a getenv that falls back to the keys of envFile when

@@ -49,6 +49,12 @@
 // (FOR UPDATE SKIP LOCKED) and the rescue of jobs whose process died are
 // River's. Nothing in the delivery path lives only in memory.
 //
+// The outbox POSTs webhooks and BitPay IPNs itself. Other kinds of
+// destination (a message broker, for example) are delivered by a Transport
+// that an adapter package registers with Outbox.AddTransport; their
+// deliveries are rows of the same table with their own kind, retried,
+// logged, redelivered and pruned like the rest.
+//
 // Per-payment destinations (a payment's callback URL, BitPay IPN URLs) are
 // chosen by the shop's customers' requests, not the operator, so connections
 // to loopback, private, link-local and other non-public addresses are refused

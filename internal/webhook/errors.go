@@ -17,4 +17,9 @@ var (
 	// private destinations are not allowed. A delivery refused this way
 	// fails without retry.
 	ErrAddressRefused = errors.New("webhook: destination address refused")
+
+	// ErrPermanent is wrapped by a Transport's error when retrying cannot
+	// help (the destination does not exist, the body cannot be sent): the
+	// delivery fails at once.
+	ErrPermanent = errors.New("webhook: permanent delivery failure")
 )

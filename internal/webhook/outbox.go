@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -141,6 +142,10 @@ type Outbox struct {
 	// trusted connects anywhere (the global URL); untrusted refuses
 	// non-public addresses unless AllowPrivate is set.
 	trusted, untrusted *http.Client
+
+	// transports deliver the kinds the outbox does not POST itself.
+	transportsMu sync.RWMutex
+	transports   map[string]Transport
 }
 
 // NewOutbox returns an Outbox that stores deliveries through pool and
@@ -153,11 +158,12 @@ func NewOutbox(pool *pgxpool.Pool, jobs *river.Client[pgx.Tx], cfg Config) *Outb
 	}
 	cfg = cfg.withDefaults()
 	return &Outbox{
-		pool:      pool,
-		jobs:      jobs,
-		cfg:       cfg,
-		trusted:   newHTTPClient(false),
-		untrusted: newHTTPClient(!cfg.AllowPrivate),
+		pool:       pool,
+		jobs:       jobs,
+		cfg:        cfg,
+		trusted:    newHTTPClient(false),
+		untrusted:  newHTTPClient(!cfg.AllowPrivate),
+		transports: make(map[string]Transport),
 	}
 }
 

@@ -60,6 +60,7 @@ type result struct {
 type deliveryRow struct {
 	id            uuid.UUID
 	eventID       uuid.UUID
+	paymentID     uuid.UUID
 	url           string
 	kind          string
 	body          []byte

@@ -158,9 +158,9 @@ func (o *Outbox) deliver(ctx context.Context, id uuid.UUID) error {
 	d := &deliveryRow{id: id}
 	var state string
 	err := o.pool.QueryRow(ctx, `
-		SELECT event_id, url, kind, body, trusted, state, created_at, next_attempt_at
+		SELECT event_id, payment_id, url, kind, body, trusted, state, created_at, next_attempt_at
 		FROM webhook_deliveries WHERE id = $1`, id).
-		Scan(&d.eventID, &d.url, &d.kind, &d.body, &d.trusted, &state, &d.createdAt, &d.nextAttemptAt)
+		Scan(&d.eventID, &d.paymentID, &d.url, &d.kind, &d.body, &d.trusted, &state, &d.createdAt, &d.nextAttemptAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		o.cfg.Logger.WarnContext(ctx, "webhook delivery job without delivery", "delivery_id", id)
 		return nil
@@ -197,7 +197,7 @@ func (o *Outbox) deliver(ctx context.Context, id uuid.UUID) error {
 	}
 
 	start := time.Now()
-	res := o.send(ctx, d, number, now)
+	res := o.attempt(ctx, d, number, now)
 	elapsed := time.Since(start)
 
 	// Record the outcome even when ctx has ended: the attempt was made.
@@ -251,7 +251,7 @@ func (o *Outbox) decide(d *deliveryRow, number int, res result, now time.Time) (
 	case outcomeInterrupted:
 		return StatePending, &now, 0
 	}
-	delay := max(o.cfg.Backoff(number), res.retryAfter, 0)
+	delay := max(o.backoff(d.kind, number), res.retryAfter, 0)
 	next := now.Add(delay)
 	if next.After(d.createdAt.Add(o.cfg.MaxAge)) {
 		return StateDead, nil, 0

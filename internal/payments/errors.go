@@ -24,6 +24,11 @@ var (
 	// belongs to another payment. It points at a wallet shared with another
 	// system or restored from an old backup; the payment is not created.
 	ErrAddressReused = errors.New("payments: address already belongs to a payment")
+
+	// ErrIdempotencyMismatch means an idempotency key was used within the
+	// last 24 hours for a different payment request. Nothing is created;
+	// the client must use a new key for a new request.
+	ErrIdempotencyMismatch = errors.New("payments: idempotency key already used for a different request")
 )
 
 // Error codes carried by *Error. They are part of the HTTP API: clients may

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,28 +9,9 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
+	"github.com/transient-gateway/transient/internal/apiwire"
 	"github.com/transient-gateway/transient/internal/payments"
 )
-
-// createPaymentRequest is the body of POST /payments. The field names are
-// the Python Transient's, kept so its clients work unchanged.
-type createPaymentRequest struct {
-	Currency      string          `json:"currency"`
-	Amount        json.RawMessage `json:"amount"`
-	Account       string          `json:"account"`
-	OrderID       string          `json:"order_id"`
-	Metadata      json.RawMessage `json:"metadata"`
-	ExpiresIn     *int64          `json:"expires_in"`
-	ExpiresAt     string          `json:"expires_at"`
-	Confirmations *int64          `json:"confirmations"`
-	CallbackURL   string          `json:"callback_url"`
-	RedirectURL   string          `json:"redirect_url"`
-}
-
-type paymentResponse struct {
-	Success bool                 `json:"success"`
-	Payment payments.PaymentJSON `json:"payment"`
-}
 
 type paymentListResponse struct {
 	Success    bool                   `json:"success"`
@@ -39,46 +19,41 @@ type paymentListResponse struct {
 	NextCursor *string                `json:"next_cursor"`
 }
 
+// IdempotencyKeyHeader names a payment creation: POST /payments repeated
+// with the same key within 24 hours returns the payment the first made.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// replayedHeader marks the answer to a repeated request.
+const replayedHeader = "Idempotent-Replayed"
+
 func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) error {
-	var body createPaymentRequest
+	var body apiwire.CreatePaymentRequest
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	amount, err := payments.ParseAmountJSON(body.Amount)
+	req, err := body.CreateRequest()
 	if err != nil {
 		return err
 	}
-	req := payments.CreateRequest{
-		Coin:          body.Currency,
-		Amount:        amount,
-		Label:         body.Account,
-		OrderID:       body.OrderID,
-		Confirmations: body.Confirmations,
-		CallbackURL:   body.CallbackURL,
-		RedirectURL:   body.RedirectURL,
-	}
-	if len(body.Metadata) > 0 && string(body.Metadata) != "null" {
-		req.Metadata = body.Metadata
-	}
-	if body.ExpiresIn != nil {
-		if *body.ExpiresIn <= 0 || *body.ExpiresIn > int64(365*24*time.Hour/time.Second) {
-			return badRequest(payments.CodeInvalidExpiry, "expires_in", "expires_in must be a number of seconds between 1 and 31536000")
+	var p *payments.Payment
+	created := true
+	if key, ok := r.Header[http.CanonicalHeaderKey(IdempotencyKeyHeader)]; ok {
+		if len(key) != 1 || !payments.ValidIdempotencyKey(key[0]) {
+			return badRequest("invalid_idempotency_key", IdempotencyKeyHeader,
+				"Idempotency-Key must be given once, 1 to 255 bytes of printable text, e.g. a UUID")
 		}
-		req.ExpiresIn = time.Duration(*body.ExpiresIn) * time.Second
+		p, created, err = s.payments.CreateOnce(r.Context(), payments.IdempotencyKey{Scope: payments.ScopeHTTP, Key: key[0]}, req)
+	} else {
+		p, err = s.payments.Create(r.Context(), req)
 	}
-	if body.ExpiresAt != "" {
-		t, err := time.Parse(time.RFC3339Nano, body.ExpiresAt)
-		if err != nil {
-			return badRequest(payments.CodeInvalidExpiry, "expires_at", "expires_at must be a date-time in RFC 3339 form, e.g. 2026-01-02T15:04:05Z")
-		}
-		req.ExpiresAt = t
-	}
-	p, err := s.payments.Create(r.Context(), req)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/payments/"+p.ID.String())
-	writeJSON(w, http.StatusCreated, paymentResponse{Success: true, Payment: p.JSON()})
+	if !created {
+		w.Header().Set(replayedHeader, "true")
+	}
+	writeJSON(w, http.StatusCreated, apiwire.NewPaymentResponse(p))
 	return nil
 }
 
@@ -87,7 +62,7 @@ func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, paymentResponse{Success: true, Payment: p.JSON()})
+	writeJSON(w, http.StatusOK, apiwire.NewPaymentResponse(p))
 	return nil
 }
 
@@ -100,13 +75,7 @@ func (s *Server) loadPayment(r *http.Request) (*payments.Payment, error) {
 	return s.payments.Get(r.Context(), id)
 }
 
-func parseID(text string) (uuid.UUID, error) {
-	id, err := uuid.Parse(text)
-	if err != nil || len(text) != 36 {
-		return uuid.Nil, badRequest("invalid_id", "id", "the payment id must be a UUID such as 7d444840-9dc0-11d1-b245-5ffdce74fad2")
-	}
-	return id, nil
-}
+func parseID(text string) (uuid.UUID, error) { return apiwire.ParseID(text) }
 
 func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()

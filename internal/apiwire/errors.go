@@ -1,0 +1,95 @@
+package apiwire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/transient-gateway/transient/internal/payments"
+)
+
+// Error is a failure with the status, code and message the client
+// receives. The interfaces return it for problems found before the domain
+// is called (bad JSON, wrong content type, bad parameters); Classify makes
+// one of every other error.
+type Error struct {
+	Status  int
+	Code    string
+	Field   string
+	Message string
+}
+
+// Error returns the message.
+func (e *Error) Error() string { return e.Message }
+
+// BadRequest returns a 400 Error.
+func BadRequest(code, field, msg string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: code, Field: field, Message: msg}
+}
+
+// ErrorBody is the one error shape of the API.
+type ErrorBody struct {
+	Success bool        `json:"success"`
+	Error   ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the error object of ErrorBody.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// Body returns the error's body, with message instead of e.Message (a
+// server error's answer names a request id, not the cause).
+func (e *Error) Body(message string) ErrorBody {
+	return ErrorBody{Error: ErrorDetail{Code: e.Code, Message: message, Field: e.Field}}
+}
+
+// Classify maps an error to what the client sees. This is the only table
+// from errors to statuses.
+func Classify(err error) *Error {
+	var (
+		apiErr  *Error
+		domErr  *payments.Error
+		nodeErr *payments.UnavailableError
+	)
+	switch {
+	case errors.As(err, &apiErr):
+		return apiErr
+	case errors.As(err, &domErr):
+		return &Error{Status: http.StatusBadRequest, Code: domErr.Code, Field: domErr.Field, Message: domErr.Message}
+	case errors.Is(err, payments.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no payment has this id"}
+	case errors.Is(err, payments.ErrIdempotencyMismatch):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused",
+			Message: "this idempotency key was used in the last 24 hours for a different request; " +
+				"repeat that request unchanged, or use a new key for a new payment"}
+	case errors.As(err, &nodeErr):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "coin_unavailable",
+			Message: fmt.Sprintf("the %s node is not answering; nothing was created, try again shortly", nodeErr.Coin)}
+	case errors.Is(err, payments.ErrCoinUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "coin_unavailable",
+			Message: "the coin node is not answering; try again shortly"}
+	case databaseUnavailable(err):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable",
+			Message: "the database is not answering; try again shortly"}
+	default:
+		return &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "internal error"}
+	}
+}
+
+// databaseUnavailable reports whether err means PostgreSQL could not be
+// reached or did not answer in time, as opposed to refusing a statement.
+func databaseUnavailable(err error) bool {
+	var (
+		connErr *pgconn.ConnectError
+		netErr  net.Error
+	)
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
+		errors.Is(err, context.DeadlineExceeded)
+}

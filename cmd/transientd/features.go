@@ -10,6 +10,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/transient-gateway/transient/internal/config"
+	"github.com/transient-gateway/transient/internal/health"
+	"github.com/transient-gateway/transient/internal/metrics"
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/webhook"
 )
@@ -25,6 +27,7 @@ type deps struct {
 	payments *payments.Service
 	outbox   *webhook.Outbox
 	jobs     *river.Client[pgx.Tx]
+	metrics  *metrics.Metrics
 	log      *slog.Logger
 }
 
@@ -37,12 +40,14 @@ type feature struct {
 	periodic []*river.PeriodicJob
 	// run, when set, runs beside the server until ctx is done.
 	run func(ctx context.Context) error
+	// probes are the part's readiness checks.
+	probes []health.Probe
 }
 
 // features wires every optional part, in a fixed order.
 func features(ctx context.Context, d deps) ([]feature, error) {
 	var out []feature
-	for _, wire := range []func(context.Context, deps) (feature, error){wireBitPay, wireCheckout} {
+	for _, wire := range []func(context.Context, deps) (feature, error){wireBitPay, wireCheckout, wireAMQP} {
 		f, err := wire(ctx, d)
 		if err != nil {
 			return nil, err

@@ -102,7 +102,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	parts, err := features(ctx, deps{cfg: cfg, getenv: partsEnv, pool: pool, payments: svc, outbox: c.outbox, jobs: c.jobs, log: log})
+	parts, err := features(ctx, deps{cfg: cfg, getenv: partsEnv, pool: pool, payments: svc, outbox: c.outbox, jobs: c.jobs, metrics: m, log: log})
 	if err != nil {
 		return err
 	}
@@ -110,8 +110,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	payments.AddWorkers(workers, svc)
 	webhook.AddWorkers(workers, c.outbox)
 	periodic := append(payments.PeriodicJobs(svc, cfg.CatchUpInterval, cfg.DeadlineInterval), webhook.PeriodicJobs(c.outbox)...)
-	var mounts []func(chi.Router)
+	var (
+		mounts []func(chi.Router)
+		probes []health.Probe
+	)
 	for _, f := range parts {
+		probes = append(probes, f.probes...)
 		if f.workers != nil {
 			f.workers(workers)
 		}
@@ -150,7 +154,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		NotifyToken:          cfg.NotifyToken,
 		Webhooks:             c.outbox,
 		Mounts:               mounts,
-		Ready:                health.NewChecker(health.Config{Pool: pool, Nodes: nodes, Logger: log}),
+		Ready:                health.NewChecker(health.Config{Pool: pool, Nodes: nodes, Probes: probes, Logger: log}),
 		Metrics:              m,
 		ServeMetrics:         cfg.MetricsAddr == "",
 		Logger:               log,

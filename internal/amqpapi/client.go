@@ -250,7 +250,7 @@ func (c *Client) setErr(err error) {
 // a description of the connection, or an error saying why there is none.
 func (c *Client) Check(context.Context) (string, error) {
 	if s := c.session.Load(); s != nil {
-		return fmt.Sprintf("connected to %s; exchange %s; commands %s", c.broker, c.cfg.Exchange, c.commandQueue()), nil
+		return fmt.Sprintf("connected; exchange %s; commands %s", c.cfg.Exchange, c.commandQueue()), nil
 	}
 	c.mu.Lock()
 	err := c.lastErr

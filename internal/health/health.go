@@ -51,9 +51,38 @@ type Config struct {
 	Timeout time.Duration
 	// Cache is how long a report is reused; default DefaultCache. Negative
 	// disables the cache.
-	Cache  time.Duration
+	Cache time.Duration
+	// Probes are the checks of the parts beside the core (the AMQP
+	// broker), after the nodes in the report.
+	Probes []Probe
 	Logger *slog.Logger
 }
+
+// Probe is the readiness check of a part beside the core.
+type Probe struct {
+	// Name is the check's name in the report, e.g. "amqp".
+	Name string
+	// Optional checks are reported but do not make transientd unready:
+	// the part's outage delays its work without stopping the API.
+	Optional bool
+	// Check returns a detail when the part is fine. Its error is logged;
+	// the report shows the Reason of a *PublicError and a generic text
+	// for any other error.
+	Check func(ctx context.Context) (detail string, err error)
+}
+
+// PublicError is a probe's failure with a reason fit for the report: no
+// hosts, users or driver details. Err is logged.
+type PublicError struct {
+	Reason string
+	Err    error
+}
+
+// Error returns the reason and the cause.
+func (e *PublicError) Error() string { return e.Reason + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *PublicError) Unwrap() error { return e.Err }
 
 // Checker runs the readiness checks. It is safe for concurrent use;
 // concurrent callers share one run.
@@ -101,6 +130,9 @@ type Check struct {
 	// Detail describes what was found: the schema versions, or the node's
 	// chain and height.
 	Detail string `json:"detail,omitempty"`
+	// Optional is true for a check whose failure does not make the report
+	// unready.
+	Optional bool `json:"optional,omitempty"`
 }
 
 // Ready runs the checks (or reuses a report younger than Config.Cache) and
@@ -146,7 +178,7 @@ func (c *Checker) run(ctx context.Context) Report {
 		codes = append(codes, code)
 	}
 	slices.Sort(codes)
-	checks := make([]Check, 2+len(codes))
+	checks := make([]Check, 2+len(codes)+len(c.cfg.Probes))
 	var wg sync.WaitGroup
 	run := func(i int, name string, f func(context.Context) (string, error)) {
 		wg.Go(func() {
@@ -167,9 +199,16 @@ func (c *Checker) run(ctx context.Context) Report {
 	for i, code := range codes {
 		run(2+i, "node:"+code, func(ctx context.Context) (string, error) { return checkNode(ctx, c.cfg.Nodes[code]) })
 	}
+	for i, p := range c.cfg.Probes {
+		run(2+len(codes)+i, p.Name, p.Check)
+	}
 	wg.Wait()
 	r := Report{Ready: true, Checks: checks}
-	for _, ch := range checks {
+	for i, ch := range checks {
+		if i >= 2+len(codes) && c.cfg.Probes[i-2-len(codes)].Optional {
+			checks[i].Optional = true
+			continue
+		}
 		r.Ready = r.Ready && ch.OK
 	}
 	return r
@@ -226,8 +265,11 @@ func (c *Checker) reason(ctx context.Context, err error) string {
 		connErr *pgconn.ConnectError
 		netErr  net.Error
 		rpcErr  *coind.Error
+		pubErr  *PublicError
 	)
 	switch {
+	case errors.As(err, &pubErr):
+		return pubErr.Reason
 	case errors.Is(err, errBehind), errors.Is(err, errInitialDownload):
 		return err.Error()
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):

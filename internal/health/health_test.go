@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -244,4 +245,32 @@ func emptyDatabase(t *testing.T) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// TestProbes checks the parts' probes: an optional one is reported but
+// does not make the report unready, a required one does, and only a
+// PublicError's reason is shown.
+func TestProbes(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	down := func(context.Context) (string, error) {
+		return "", &PublicError{Reason: "not connected to the broker", Err: errors.New("dial tcp 10.0.0.7:5672: refused")}
+	}
+	secret := func(context.Context) (string, error) { return "", errors.New("dial tcp 10.0.0.7:5672: refused") }
+	up := func(context.Context) (string, error) { return "connected", nil }
+
+	r := NewChecker(Config{Pool: pool, Cache: -1, Probes: []Probe{{Name: "amqp", Optional: true, Check: down}, {Name: "up", Check: up}}}).
+		Ready(context.Background())
+	if !r.Ready {
+		t.Fatalf("an optional probe failing made the report unready: %+v", r)
+	}
+	if ch := find(t, r, "amqp"); ch.OK || !ch.Optional || ch.Error != "not connected to the broker" {
+		t.Errorf("optional probe: %+v", ch)
+	}
+	if ch := find(t, r, "up"); !ch.OK || ch.Optional || ch.Detail != "connected" {
+		t.Errorf("probe that passed: %+v", ch)
+	}
+	r = NewChecker(Config{Pool: pool, Cache: -1, Probes: []Probe{{Name: "amqp", Check: secret}}}).Ready(context.Background())
+	if ch := find(t, r, "amqp"); r.Ready || ch.OK || strings.Contains(ch.Error, "10.0.0.7") {
+		t.Errorf("required probe failing: ready %v, %+v; want not ready without the host", r.Ready, ch)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,10 @@ type Metrics struct {
 	nodeErrors      *prometheus.CounterVec
 	webhookAttempts *prometheus.CounterVec
 	webhookDuration *prometheus.HistogramVec
+	amqpMessages    *prometheus.CounterVec
+	amqpCommands    *prometheus.CounterVec
+	amqpConnected   prometheus.Gauge
+	amqpOnce        sync.Once
 }
 
 // New returns Metrics with the Go runtime and process collectors registered
@@ -102,12 +107,26 @@ func New() *Metrics {
 			Namespace: Namespace, Name: "webhook_attempt_duration_seconds",
 			Help: "Time of one webhook delivery attempt, by destination kind.", Buckets: slowBuckets,
 		}, []string{"kind"}),
+		amqpMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "amqp_messages_total",
+			Help: "AMQP messages, by kind (event, reply) and result: published (handed to the broker), then " +
+				"confirmed or failed (refused or unconfirmed; retried), and returned (confirmed, but no queue is bound for it).",
+		}, []string{"kind", "result"}),
+		amqpCommands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "amqp_commands_total",
+			Help: "AMQP commands consumed, by type (payments.create, payments.get, unknown) and outcome " +
+				"(the reply's HTTP status, or requeued when the reply was not confirmed).",
+		}, []string{"type", "outcome"}),
+		amqpConnected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "amqp_connected",
+			Help: "1 while connected to the AMQP broker, 0 otherwise (only registered with AMQP_URL set).",
+		}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.hintsReceived, m.hintsProcessed, m.jobs, m.jobDuration,
-		m.nodeDuration, m.nodeErrors, m.webhookAttempts, m.webhookDuration,
+		m.nodeDuration, m.nodeErrors, m.webhookAttempts, m.webhookDuration, m.amqpMessages, m.amqpCommands,
 	)
 	return m
 }
@@ -190,6 +209,39 @@ func (m *Metrics) WebhookAttempt(kind, result string, d time.Duration) {
 	}
 	m.webhookAttempts.WithLabelValues(kind, result).Inc()
 	m.webhookDuration.WithLabelValues(kind).Observe(d.Seconds())
+}
+
+// AMQPMessage counts one AMQP message result; it is the function to set as
+// amqpapi.Config.OnMessage.
+func (m *Metrics) AMQPMessage(kind, result string) {
+	if m == nil {
+		return
+	}
+	m.amqpMessages.WithLabelValues(kind, result).Inc()
+}
+
+// AMQPCommand counts one AMQP command; it is the function to set as
+// amqpapi.Config.OnCommand.
+func (m *Metrics) AMQPCommand(typ, outcome string) {
+	if m == nil {
+		return
+	}
+	m.amqpCommands.WithLabelValues(typ, outcome).Inc()
+}
+
+// AMQPConnected sets the connection gauge, registering it on first use so
+// that it exists only where AMQP is configured; it is the function to set
+// as amqpapi.Config.OnConnected.
+func (m *Metrics) AMQPConnected(up bool) {
+	if m == nil {
+		return
+	}
+	m.amqpOnce.Do(func() { m.reg.MustRegister(m.amqpConnected) })
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.amqpConnected.Set(v)
 }
 
 // Hint job kinds, as package payments registers them with River.

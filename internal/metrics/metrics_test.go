@@ -286,3 +286,36 @@ func TestDatabaseDown(t *testing.T) {
 		t.Errorf("http requests = %v, want 1", got)
 	}
 }
+
+func TestAMQPMetrics(t *testing.T) {
+	m := New()
+	reg := m.Registry()
+	if v := value(t, reg, "transient_amqp_connected", nil); v != -1 {
+		t.Errorf("amqp_connected exists before AMQP is used: %v", v)
+	}
+	m.AMQPMessage("event", "published")
+	m.AMQPMessage("event", "confirmed")
+	m.AMQPMessage("event", "published")
+	m.AMQPCommand("payments.create", "201")
+	m.AMQPConnected(true)
+	m.AMQPConnected(false)
+	m.AMQPConnected(true)
+	for _, tt := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"transient_amqp_messages_total", map[string]string{"kind": "event", "result": "published"}, 2},
+		{"transient_amqp_messages_total", map[string]string{"kind": "event", "result": "confirmed"}, 1},
+		{"transient_amqp_commands_total", map[string]string{"type": "payments.create", "outcome": "201"}, 1},
+		{"transient_amqp_connected", nil, 1},
+	} {
+		if got := value(t, reg, tt.name, tt.labels); got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+	var nilM *Metrics
+	nilM.AMQPMessage("event", "failed")
+	nilM.AMQPCommand("x", "y")
+	nilM.AMQPConnected(true)
+}

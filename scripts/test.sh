@@ -2,7 +2,8 @@
 # Runs every check CI runs (make test, .ci/run):
 #   1. installs what is missing: litecoind; PostgreSQL only when no server
 #      answers (scripts/deps.sh, scripts/postgres.sh); Chromium for the
-#      browser tests (scripts/chromium.sh)
+#      browser tests (scripts/chromium.sh); RabbitMQ, installed and started
+#      only when no broker answers (scripts/rabbitmq.sh)
 #   2. sets TEST_DATABASE_URL to a server that answers (the local one, else a
 #      throwaway cluster) unless TEST_DATABASE_URL or DATABASE_URL is set
 #   3. gofmt -l: fails on any file listed
@@ -15,6 +16,8 @@ set -euo pipefail
 cd "$root"
 
 "$root/scripts/deps.sh" litecoind
+# The AMQP tests' broker (the machine's, else one started here).
+"$root/scripts/rabbitmq.sh"
 # The browser tests' Chromium (scripts/chromium.sh prints its path).
 if [ -f "$root/scripts/chromium.sh" ] && [ -z "${CHROMIUM_PATH:-}" ]; then
 	CHROMIUM_PATH=$(bash "$root/scripts/chromium.sh")

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/transient-gateway/transient/internal/amqpapi"
+	"github.com/transient-gateway/transient/internal/regtest"
 )
 
 // TestAMQPKeysInEnvExample keeps .env.example complete for the keys the
@@ -49,5 +54,31 @@ func TestAMQPConfigNeverEchoesTheURL(t *testing.T) {
 	if s := c.String(); strings.Contains(s, "hunter2") || strings.Contains(s, "user") || !strings.Contains(s, "host:5672") ||
 		!strings.Contains(s, "exchange=transient.events") || !strings.Contains(s, "command_queue=transient.commands") {
 		t.Errorf("String() = %q", s)
+	}
+}
+
+// TestEventsListShowsAMQP checks that `transientd events list` shows an
+// event's AMQP publication beside its webhook.
+func TestEventsListShowsAMQP(t *testing.T) {
+	node := sharedNode(t)
+	env := nodeEnv(t)
+	svc, _ := testService(t, env, "https://shop.example/hook")
+	client, err := amqpapi.New(amqpapi.Config{URL: "amqp://guest:hunter2@127.0.0.1:5672/", Payments: svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.AddEventHook(client)
+	var p testPayment
+	if err := json.Unmarshal([]byte(cli(t, env, "payments", "create", "--currency", "LTC", "--amount", "0.2", "--json").must(t, "create")), &p); err != nil {
+		t.Fatal(err)
+	}
+	txid := must(node.Send(context.Background(), regtest.MinerWallet, p.PaymentAddress, 20_000_000, false))
+	if err := svc.ProcessTx(context.Background(), "LTC", txid); err != nil {
+		t.Fatal(err)
+	}
+	txt := cli(t, env, "events", "list", p.ID).must(t, "events text")
+	if !strings.Contains(txt, "pending webhook https://shop.example/hook") ||
+		!strings.Contains(txt, "pending amqp amqp://127.0.0.1:5672/?exchange=transient.events") || strings.Contains(txt, "hunter2") {
+		t.Errorf("events text:\n%s", txt)
 	}
 }

@@ -70,16 +70,7 @@ func bindAMQP(t *testing.T, exchange string) *amqpQueue {
 	if err := ch.ExchangeDeclare(exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c, err := amqp.Dial(brokerURL())
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		if ch, err := c.Channel(); err == nil {
-			_ = ch.ExchangeDelete(exchange, false, false)
-		}
-	})
+	onBroker(t, func(ch *amqp.Channel) { _ = ch.ExchangeDelete(exchange, false, false) })
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +94,13 @@ func bindAMQP(t *testing.T, exchange string) *amqpQueue {
 	return out
 }
 
+// deleteQueue deletes the queue when the test ends.
 func deleteQueue(t *testing.T, name string) {
+	onBroker(t, func(ch *amqp.Channel) { _, _ = ch.QueueDelete(name, false, false, false) })
+}
+
+// onBroker runs clean on a channel of its own when the test ends.
+func onBroker(t *testing.T, clean func(*amqp.Channel)) {
 	t.Cleanup(func() {
 		c, err := amqp.Dial(brokerURL())
 		if err != nil {
@@ -111,7 +108,7 @@ func deleteQueue(t *testing.T, name string) {
 		}
 		defer c.Close()
 		if ch, err := c.Channel(); err == nil {
-			_, _ = ch.QueueDelete(name, false, false, false)
+			clean(ch)
 		}
 	})
 }
@@ -167,8 +164,10 @@ func TestAMQPEventsSurviveSIGKILL(t *testing.T) {
 		return fmt.Sprintf("%d amqp deliveries not delivered, %d events not received", pending, len(inbox.missing(eventIDs(t, pool))))
 	})
 	all := eventIDs(t, pool)
-	if len(all) < 2*len(ps) {
-		t.Fatalf("%d events for %d payments paid and confirmed, want at least %d", len(all), len(ps), 2*len(ps))
+	// Each payment moved at least once (UNPAID→PENDING→PAID, or straight to
+	// PAID when found only after the blocks).
+	if len(all) < len(ps) {
+		t.Fatalf("%d events for %d payments paid and confirmed, want at least %d", len(all), len(ps), len(ps))
 	}
 	var deliveries int
 	if err := pool.QueryRow(context.Background(), `SELECT count(DISTINCT event_id) FROM webhook_deliveries WHERE kind = 'amqp'`).

@@ -2,6 +2,7 @@ package regtest
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -52,4 +53,32 @@ type testLog struct{ tb testing.TB }
 func (l testLog) Write(p []byte) (int, error) {
 	l.tb.Logf("%s", strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// StartShared starts a node for all the tests of a package, from TestMain:
+// in a temporary directory, set up as StartT does. Call stop when the tests
+// are done; it stops the node and removes the directory.
+func StartShared() (n *Node, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "regtest-shared-")
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	n, err = Start(ctx, Options{Dir: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	stop = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout+5*time.Second)
+		defer cancel()
+		_ = n.Stop(ctx)
+		os.RemoveAll(dir)
+	}
+	if err := n.Setup(ctx); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return n, stop, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,6 +24,7 @@ import (
 	"github.com/transient-gateway/transient/internal/pgtest"
 	"github.com/transient-gateway/transient/internal/regtest"
 	"github.com/transient-gateway/transient/internal/webhook"
+	"github.com/transient-gateway/transient/migrations"
 )
 
 // TestHelpAndUsageErrors checks that every command answers --help on
@@ -190,8 +192,13 @@ func TestMigrate(t *testing.T) {
 	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&applied); err != nil {
 		t.Fatal(err)
 	}
-	if applied != st.SchemaLatest {
-		t.Errorf("goose recorded %d migrations, want %d (each once)", applied, st.SchemaLatest)
+	// Versions need not be contiguous, so count the files.
+	files, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied != int64(len(files)) {
+		t.Errorf("goose recorded %d migrations, want %d (each once)", applied, len(files))
 	}
 	if out := cli(t, env, "migrate", "status").must(t, "status"); !strings.Contains(out, "up to date") {
 		t.Errorf("status text = %q", out)

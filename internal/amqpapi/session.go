@@ -28,8 +28,12 @@ type session struct {
 
 	closed, pubClosed, consClosed chan *amqp.Error
 	consumerDone                  chan struct{}
-	stop                          chan struct{} // closed when the session ends
-	handlers                      sync.WaitGroup
+
+	// stopMu orders closing stop against starting a handler, so that no
+	// handler starts once close waits for them.
+	stopMu   sync.Mutex
+	stop     chan struct{} // closed when the session ends
+	handlers sync.WaitGroup
 }
 
 // open opens the channels, declares the exchange and the command queue and
@@ -118,7 +122,9 @@ func (s *session) wait(ctx context.Context) error {
 // answered, and closes the connection; commands not acknowledged go back to
 // the queue.
 func (s *session) close(drain time.Duration) {
+	s.stopMu.Lock()
 	close(s.stop)
+	s.stopMu.Unlock()
 	if s.cons != nil && !s.conn.IsClosed() {
 		_ = s.cons.Cancel(s.tag, false)
 	}
@@ -137,13 +143,19 @@ func (s *session) close(drain time.Duration) {
 func (s *session) consume(deliveries <-chan amqp.Delivery) {
 	defer close(s.consumerDone)
 	for d := range deliveries {
-		select {
-		case <-s.stop:
-			// Not acknowledged: the broker requeues it when the
-			// connection closes.
-			continue
-		default:
-		}
+		s.start(d)
+	}
+}
+
+// start hands d to a handler unless the session is ending; a command not
+// handled is not acknowledged, and the broker requeues it when the
+// connection closes.
+func (s *session) start(d amqp.Delivery) {
+	s.stopMu.Lock()
+	defer s.stopMu.Unlock()
+	select {
+	case <-s.stop:
+	default:
 		s.handlers.Go(func() { s.c.handle(s, d) })
 	}
 }

@@ -422,7 +422,8 @@ func TestPasswordNeverShown(t *testing.T) {
 	}
 }
 
-// TestScrubHandler checks the log wrapper on every kind of attribute.
+// TestScrubHandler checks the log wrapper on every kind of attribute, and
+// that destinations and URL errors carry no password.
 func TestScrubHandler(t *testing.T) {
 	var buf bytes.Buffer
 	c, err := New(Config{URL: "amqp://u:hunter2@127.0.0.1:5672/", Payments: &payments.Service{},
@@ -434,6 +435,19 @@ func TestScrubHandler(t *testing.T) {
 		"s", "hunter2", slog.Group("inner", "v", "hunter2"), "n", 1)
 	if strings.Contains(buf.String(), "hunter2") || !strings.Contains(buf.String(), "xxxxx") {
 		t.Fatalf("log line: %s", buf.String())
+	}
+	for url, want := range map[string]string{
+		"amqp://u:hunter2@h:5672/":    "amqp://h:5672/?exchange=transient.events",
+		"amqp://u:hunter2@h:5672/%2F": "amqp://h:5672/%2F?exchange=transient.events",
+		"amqps://u:hunter2@h/shop":    "amqps://h/shop?exchange=transient.events",
+	} {
+		c, err := New(Config{URL: url, Payments: &payments.Service{}})
+		if err != nil {
+			t.Fatalf("New(%s): %v", url, err)
+		}
+		if c.Destination() != want {
+			t.Errorf("destination of %s: %q, want %q", url, c.Destination(), want)
+		}
 	}
 	if _, err := New(Config{URL: "amqp://u:hunter2@/%zz", Payments: &payments.Service{}}); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("bad URL error: %v", err)

@@ -142,7 +142,7 @@ func New(cfg Config) (*Client, error) {
 	if vhost == "" {
 		vhost = "/"
 	}
-	public := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawQuery: url.Values{"exchange": {cfg.Exchange}}.Encode()}
+	public := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath, RawQuery: url.Values{"exchange": {cfg.Exchange}}.Encode()}
 	c := &Client{
 		cfg:         cfg,
 		broker:      u.Host + " vhost " + vhost,

@@ -243,9 +243,11 @@ func TestCommands(t *testing.T) {
 			t.Errorf("%s: reply %d %s, want the HTTP API's %d %s", tc.name, status(t, r), r.Body, code, body)
 		}
 	}
-	if w.counts.get("payments.create:201") != 1 || w.counts.get("payments.get:200") != 1 || w.counts.get("payments.get:404") != 1 {
-		t.Errorf("command counts: %v", w.counts.m)
-	}
+	// A command is counted once acknowledged, just after its reply.
+	waitFor(t, 10*time.Second, "the commands to be counted", func() bool {
+		return w.counts.get("payments.create:201") == 1 && w.counts.get("payments.get:200") == 1 &&
+			w.counts.get("payments.get:404") == 1 && w.counts.get("payments.get:400") == 1
+	})
 }
 
 // TestDuplicateCreateCommand delivers the same create twice (the same

@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/transient-gateway/transient/internal/amqpapi"
+	"github.com/transient-gateway/transient/internal/config"
 	"github.com/transient-gateway/transient/internal/health"
+	"github.com/transient-gateway/transient/internal/payments"
 )
 
 // amqpConfig is the configuration of the AMQP API. Every key is listed in
@@ -119,4 +121,25 @@ func wireAMQP(_ context.Context, d deps) (feature, error) {
 			return detail, nil
 		}}},
 	}, nil
+}
+
+// addAMQPHook gives the events a command causes (a rescan's status
+// changes) their AMQP delivery, as the daemon's events have: recorded with
+// the event, published by the daemon, which has the transport. Without
+// AMQP_URL (in the environment or .env) it does nothing.
+func addAMQPHook(getenv func(string) string, svc *payments.Service) error {
+	getenv, err := config.WithEnvFile(getenv, envFile(getenv))
+	if err != nil {
+		return err
+	}
+	cfg, err := loadAMQPConfig(getenv)
+	if err != nil || cfg.URL == "" {
+		return err
+	}
+	client, err := amqpapi.New(amqpapi.Config{URL: cfg.URL, Exchange: cfg.Exchange, CommandQueue: cfg.CommandQueue, Payments: svc})
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	svc.AddEventHook(client)
+	return nil
 }

@@ -160,9 +160,10 @@ func openDatabase(ctx context.Context, getenv func(string) string, stderr io.Wri
 
 // checkSchema refuses a schema that is behind this binary.
 // openNodes opens what the commands that talk to the nodes need: the pool
-// (on a current schema) and the core with a client per coin. closeAll
+// (on a current schema) and the core with a client per coin, whose events
+// also get the daemon's AMQP deliveries (getenv reads AMQP_URL). closeAll
 // closes them, the nodes first.
-func openNodes(ctx context.Context, cfg *config.Config, stderr io.Writer) (c *core, closeAll func(), err error) {
+func openNodes(ctx context.Context, cfg *config.Config, getenv func(string) string, stderr io.Writer) (c *core, closeAll func(), err error) {
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
@@ -173,6 +174,11 @@ func openNodes(ctx context.Context, cfg *config.Config, stderr io.Writer) (c *co
 	}
 	c, err = newCore(cfg, pool, cliLogger(stderr, cfg), nil)
 	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	if err := addAMQPHook(getenv, c.svc); err != nil {
+		c.closeNodes()
 		pool.Close()
 		return nil, nil, err
 	}

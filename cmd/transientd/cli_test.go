@@ -663,6 +663,7 @@ func TestEventsCommands(t *testing.T) {
 func TestRescan(t *testing.T) {
 	node := sharedNode(t)
 	env := nodeEnv(t)
+	env["AMQP_URL"], env["AMQP_EXCHANGE"] = "amqp://guest:guest@127.0.0.1:5672/", "rescan.events"
 	ctx := context.Background()
 	var p testPayment
 	if err := json.Unmarshal([]byte(cli(t, env, "payments", "create", "--currency", "LTC", "--amount", "0.4", "--json").must(t, "create")), &p); err != nil {
@@ -681,6 +682,15 @@ func TestRescan(t *testing.T) {
 	}
 	if out.Coin != "LTC" || out.FromHeight != height || out.StatusChanges != 1 {
 		t.Errorf("rescan = %+v, want one status change", out)
+	}
+	// With AMQP_URL set, the rescan's events get their AMQP delivery for
+	// the daemon to publish.
+	var amqpDeliveries int
+	pool := must(pgxpool.New(ctx, env["DATABASE_URL"]))
+	defer pool.Close()
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE kind = 'amqp' AND url = $1`,
+		"amqp://127.0.0.1:5672/?exchange=rescan.events").Scan(&amqpDeliveries); err != nil || amqpDeliveries != 1 {
+		t.Errorf("%d amqp deliveries of the rescan's event (%v), want 1", amqpDeliveries, err)
 	}
 	var got testPayment
 	_ = json.Unmarshal([]byte(cli(t, env, "payments", "get", p.ID, "--json").must(t, "get")), &got)

@@ -90,7 +90,7 @@ stores the payment. Prints the payment (--json: the API's payment object).`, std
 	if err != nil {
 		return err
 	}
-	c, closeAll, err := openNodes(ctx, cfg, stderr)
+	c, closeAll, err := openNodes(ctx, cfg, getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func rescan(ctx context.Context, args []string, getenv func(string) string, stdo
 	if _, ok := cfg.Coin(code); !ok {
 		return cmd.usageError("coin %q is not configured (COINS=%s)", code, coinCodes(cfg))
 	}
-	c, closeAll, err := openNodes(ctx, cfg, stderr)
+	c, closeAll, err := openNodes(ctx, cfg, getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -494,7 +494,7 @@ func checkStreamResumes(t *testing.T, url string) {
 				t.Fatalf("stream data is not a payment: %v", err)
 			}
 			// Each message is the payment object of the API.
-			openapitest.CheckSchema(t, "Payment", []byte(v))
+			openapitest.CheckSchema(t, "PublicPayment", []byte(v))
 			if id != "2" || p.Status != "PAID" {
 				t.Fatalf("first message after Last-Event-ID 1: id %s status %s, want 2 PAID", id, p.Status)
 			}
@@ -624,7 +624,7 @@ func TestCheckoutStreamEndsOnShutdown(t *testing.T) {
 	}()
 	select {
 	case line := <-first:
-		openapitest.CheckSchema(t, "Payment", []byte(strings.TrimPrefix(line, "data: ")))
+		openapitest.CheckSchema(t, "PublicPayment", []byte(strings.TrimPrefix(line, "data: ")))
 	case <-time.After(10 * time.Second):
 		t.Fatal("no message on the stream")
 	}

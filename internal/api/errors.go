@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/transient-gateway/transient/internal/payments"
+	"github.com/transient-gateway/transient/internal/throttle"
 )
 
 // Error is an HTTP-level failure with the status, code and message the client
@@ -22,9 +25,16 @@ type Error struct {
 	Code    string
 	Field   string
 	Message string
+	// RetryAfter, when set, is sent as the Retry-After header.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// tooManyRequests is the answer to a source past one of its limits.
+func tooManyRequests(wait time.Duration, msg string) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: msg, RetryAfter: wait}
+}
 
 func badRequest(code, field, msg string) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: code, Field: field, Message: msg}
@@ -66,6 +76,10 @@ func classify(err error) *Error {
 	case databaseUnavailable(err):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable",
 			Message: "the database is not answering; try again shortly"}
+	case databaseRefusedInput(err):
+		return &Error{Status: http.StatusBadRequest, Code: payments.CodeInvalidField,
+			Message: "a value in the request cannot be stored (text with NUL characters or invalid UTF-8, " +
+				"a number out of range, or a value outside its allowed form); check the request's text fields"}
 	default:
 		return &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "internal error"}
 	}
@@ -82,12 +96,30 @@ func databaseUnavailable(err error) bool {
 		errors.Is(err, context.DeadlineExceeded)
 }
 
+// databaseRefusedInput reports whether PostgreSQL refused a statement
+// because of a value in it: a data exception (SQLSTATE class 22, such as
+// invalid UTF-8 or a NUL byte, 22021, and numeric overflow, 22003) or a
+// CHECK constraint (23514). Validation refuses such values first, with the
+// field named; this is the backstop for anything it misses.
+func databaseRefusedInput(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == "23514")
+}
+
 // writeError answers with the error's status and the one error shape. Server
 // errors are logged in full and answered with a generic message carrying the
 // request id; client errors are answered with their message.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	e := classify(err)
 	msg := e.Message
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", throttle.RetryAfter(e.RetryAfter))
+	}
+	if e.Status == http.StatusBadRequest && databaseRefusedInput(err) {
+		// Validation missed this value: worth knowing, not an outage.
+		log.WarnContext(r.Context(), "database refused a request's value", "request_id", middleware.GetReqID(r.Context()),
+			"method", r.Method, "path", r.URL.Path, "err", err)
+	}
 	if e.Status >= 500 {
 		reqID := middleware.GetReqID(r.Context())
 		log.ErrorContext(r.Context(), "request failed", "request_id", reqID, "method", r.Method,

@@ -33,6 +33,12 @@ type paymentResponse struct {
 	Payment payments.PaymentJSON `json:"payment"`
 }
 
+// publicPaymentResponse is GET /payments/{id} without an API key.
+type publicPaymentResponse struct {
+	Success bool                       `json:"success"`
+	Payment payments.PublicPaymentJSON `json:"payment"`
+}
+
 type paymentListResponse struct {
 	Success    bool                   `json:"success"`
 	Payments   []payments.PaymentJSON `json:"payments"`
@@ -82,10 +88,20 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// getPayment answers GET /payments/{id}: the whole payment with an API key,
+// the public view (what the payer needs) without one.
 func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) error {
+	full, err := s.checkKey(w, r)
+	if err != nil {
+		return err
+	}
 	p, err := s.loadPayment(r)
 	if err != nil {
 		return err
+	}
+	if !full {
+		writeJSON(w, http.StatusOK, publicPaymentResponse{Success: true, Payment: p.JSON().Public()})
+		return nil
 	}
 	writeJSON(w, http.StatusOK, paymentResponse{Success: true, Payment: p.JSON()})
 	return nil
@@ -116,6 +132,13 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) error {
 		default:
 			return badRequest("unknown_parameter", key, "unknown query parameter "+strconv.Quote(key)+
 				"; use status, currency, order_id, created_after, created_before, limit or cursor")
+		}
+	}
+	for key, values := range q {
+		for _, v := range values {
+			if !payments.ValidText(v) {
+				return badRequest(payments.CodeInvalidFilter, key, key+" must be valid UTF-8 without NUL characters")
+			}
 		}
 	}
 	f := payments.ListFilter{

@@ -1,6 +1,12 @@
 package payments
 
-import "time"
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+)
 
 // PublicPaymentJSON is what anyone holding a payment's id may read
 // (GET /payments/{id} without an API key, and the checkout page's live
@@ -52,4 +58,48 @@ func (j PaymentJSON) Public() PublicPaymentJSON {
 		UpdatedAt:             j.UpdatedAt,
 		ExpiresAt:             j.ExpiresAt,
 	}
+}
+
+// merchantFields are the fields of PaymentJSON that PublicPaymentJSON
+// leaves out.
+var merchantFields = []string{"account", "order_id", "metadata", "redirect_url"}
+
+// PublicJSON turns a payment object as JSON (PaymentJSON, as events and
+// webhooks carry it) into its public view: the merchant's own fields are
+// removed, the others kept in their order and compacted onto one line.
+func PublicJSON(full []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(full))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errors.New("payments: not a JSON object")
+	}
+	var out bytes.Buffer
+	out.WriteByte('{')
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := tok.(string)
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, err
+		}
+		if slices.Contains(merchantFields, key) {
+			continue
+		}
+		if out.Len() > 1 {
+			out.WriteByte(',')
+		}
+		k, _ := json.Marshal(key)
+		out.Write(k)
+		out.WriteByte(':')
+		if err := json.Compact(&out, value); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	out.WriteByte('}')
+	return out.Bytes(), nil
 }

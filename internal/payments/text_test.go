@@ -164,3 +164,26 @@ func TestPublicLeavesOutMerchantFields(t *testing.T) {
 		}
 	}
 }
+
+func TestPublicJSON(t *testing.T) {
+	order := "A-1"
+	full, _ := json.Marshal(PaymentJSON{ID: "x", Account: "vip", OrderID: &order, Metadata: json.RawMessage(`{"e":"ada@example.com"}`),
+		Transactions: []TransactionJSON{}})
+	out, err := PublicJSON(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Byte for byte what marshalling the public view gives: the stream
+	// compares them to send an unchanged state only once.
+	want, _ := json.Marshal(PaymentJSON{ID: "x", Transactions: []TransactionJSON{}}.Public())
+	if string(out) != string(want) {
+		t.Errorf("PublicJSON = %s\nwant          %s", out, want)
+	}
+	if _, err := PublicJSON([]byte(`[1]`)); err == nil {
+		t.Error("PublicJSON of an array: no error")
+	}
+	spaced, err := PublicJSON([]byte(`{"id": "x", "metadata": {"a": [1, 2]}, "n": [1, 2]}`))
+	if err != nil || string(spaced) != `{"id":"x","n":[1,2]}` {
+		t.Errorf("PublicJSON of spaced JSON = %s, %v", spaced, err)
+	}
+}

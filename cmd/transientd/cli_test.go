@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -190,8 +191,14 @@ func TestMigrate(t *testing.T) {
 	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&applied); err != nil {
 		t.Fatal(err)
 	}
-	if applied != st.SchemaLatest {
-		t.Errorf("goose recorded %d migrations, want %d (each once)", applied, st.SchemaLatest)
+	// Versions are numbered, not counted: one may be missing while another
+	// change is under way.
+	files, err := filepath.Glob("../../migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied != int64(len(files)) {
+		t.Errorf("goose recorded %d migrations, want %d (each once)", applied, len(files))
 	}
 	if out := cli(t, env, "migrate", "status").must(t, "status"); !strings.Contains(out, "up to date") {
 		t.Errorf("status text = %q", out)

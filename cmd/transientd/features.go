@@ -10,7 +10,9 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/transient-gateway/transient/internal/config"
+	"github.com/transient-gateway/transient/internal/metrics"
 	"github.com/transient-gateway/transient/internal/payments"
+	"github.com/transient-gateway/transient/internal/throttle"
 	"github.com/transient-gateway/transient/internal/webhook"
 )
 
@@ -25,7 +27,12 @@ type deps struct {
 	payments *payments.Service
 	outbox   *webhook.Outbox
 	jobs     *river.Client[pgx.Tx]
-	log      *slog.Logger
+	metrics  *metrics.Metrics
+	// sources and authFailures are shared by every part, so that failed
+	// authentication on any route counts against one limit per client.
+	sources      *throttle.Sources
+	authFailures *throttle.Limiter
+	log          *slog.Logger
 }
 
 // feature is what a part adds to the daemon.

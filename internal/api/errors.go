@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
@@ -76,7 +75,7 @@ func classify(err error) *Error {
 	case databaseUnavailable(err):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable",
 			Message: "the database is not answering; try again shortly"}
-	case databaseRefusedInput(err):
+	case payments.DatabaseRefusedInput(err):
 		return &Error{Status: http.StatusBadRequest, Code: payments.CodeInvalidField,
 			Message: "a value in the request cannot be stored (text with NUL characters or invalid UTF-8, " +
 				"a number out of range, or a value outside its allowed form); check the request's text fields"}
@@ -96,16 +95,6 @@ func databaseUnavailable(err error) bool {
 		errors.Is(err, context.DeadlineExceeded)
 }
 
-// databaseRefusedInput reports whether PostgreSQL refused a statement
-// because of a value in it: a data exception (SQLSTATE class 22, such as
-// invalid UTF-8 or a NUL byte, 22021, and numeric overflow, 22003) or a
-// CHECK constraint (23514). Validation refuses such values first, with the
-// field named; this is the backstop for anything it misses.
-func databaseRefusedInput(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == "23514")
-}
-
 // writeError answers with the error's status and the one error shape. Server
 // errors are logged in full and answered with a generic message carrying the
 // request id; client errors are answered with their message.
@@ -115,7 +104,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", throttle.RetryAfter(e.RetryAfter))
 	}
-	if e.Status == http.StatusBadRequest && databaseRefusedInput(err) {
+	if e.Status == http.StatusBadRequest && payments.DatabaseRefusedInput(err) {
 		// Validation missed this value: worth knowing, not an outage.
 		log.WarnContext(r.Context(), "database refused a request's value", "request_id", middleware.GetReqID(r.Context()),
 			"method", r.Method, "path", r.URL.Path, "err", err)

@@ -35,15 +35,19 @@ type server struct {
 	tok string
 }
 
-func newServer(t *testing.T, r *rates.Service) *server {
+func newServer(t *testing.T, r *rates.Service, mods ...func(*Config)) *server {
 	t.Helper()
 	node := regtest.StartT(t, regtest.Options{})
 	pool := pgtest.NewPool(t)
 	pay := payments.NewService(pool, payments.Config{Coins: []payments.Coin{{
 		Code: "LTC", Node: node.Client(regtest.MerchantWallet), Confirmations: 3, URIScheme: "litecoin",
 		Wallet: regtest.MerchantWallet}}})
-	svc := New(Config{Pool: pool, Payments: pay, Rates: r, DefaultCoin: "LTC",
-		CompleteConfirmations: map[string]int64{"LTC": 3}})
+	cfg := Config{Pool: pool, Payments: pay, Rates: r, DefaultCoin: "LTC",
+		CompleteConfirmations: map[string]int64{"LTC": 3}}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	svc := New(cfg)
 	pay.AddEventHook(svc)
 	router := chi.NewRouter()
 	svc.Mount(router)

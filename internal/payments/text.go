@@ -3,10 +3,13 @@ package payments
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Limits on metadata beyond its size (maxMetadataLen): receivers of
@@ -161,4 +164,14 @@ func badEscape(raw []byte) string {
 func hex4(b []byte) (int, bool) {
 	v, err := strconv.ParseUint(string(b), 16, 16)
 	return int(v), err == nil
+}
+
+// DatabaseRefusedInput reports whether PostgreSQL refused a statement
+// because of a value in it: a data exception (SQLSTATE class 22, such as a
+// NUL byte or invalid UTF-8, 22021, or numeric overflow, 22003) or a CHECK
+// constraint (23514). Validation refuses such values first, naming the
+// field; the HTTP layers map what it misses to 400 with this.
+func DatabaseRefusedInput(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == "23514")
 }

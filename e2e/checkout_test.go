@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -558,24 +560,30 @@ func TestCheckoutExpired(t *testing.T) {
 	responses.wantChecked("200 text/html", "200 text/event-stream")
 }
 
-// TestCheckoutPollingFallback blocks the event stream in the browser: the
-// page falls back to polling the payment's JSON and still goes live to
-// PENDING without a reload.
+// TestCheckoutPollingFallback: hundreds of streams held open on real
+// connections fill the caps; past them a stream gets 503 with Retry-After,
+// the browser's EventSource gives up on it and the page polls instead. The
+// daemon keeps answering the API meanwhile, and the gauge counts the open
+// streams.
 func TestCheckoutPollingFallback(t *testing.T) {
 	ctx, responses := newCheckoutBrowser(t)
 	addr := freeAddr(t)
 	node := startNode(t, "http://"+addr)
-	d := startDaemon(t, append(coinEnv(node), "LISTEN_ADDR="+addr)...)
+	d := startDaemon(t, append(coinEnv(node), "LISTEN_ADDR="+addr, "STREAM_MAX_OPEN=300", "STREAM_MAX_PER_PAYMENT=150")...)
 	id, address := createCheckoutPayment(t, d, `{"currency":"LTC","amount":"0.5"}`)
-	block := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, network.SetBlockedURLs, network.SetBlockedURLsParams{
-			URLPatterns: []*network.BlockPattern{{URLPattern: "http://127.0.0.1:*/payments/*/stream*", Block: true}},
-		})
-		return err
-	})
-	if err := chromedp.Do(ctx, block); err != nil {
-		t.Fatal(err)
+	other, _ := createCheckoutPayment(t, d, `{"currency":"LTC","amount":"0.1"}`)
+	holdStreams(t, d.url, id, 150)
+	holdStreams(t, d.url, other, 150)
+
+	start := time.Now()
+	if code := d.call("GET", "/healthz", "", nil); code != 200 || time.Since(start) > 5*time.Second {
+		t.Errorf("healthz with 300 streams open: %d in %s", code, time.Since(start))
 	}
+	d.create("LTC", "0.01")
+	if n := streamsGauge(t, d.url); n != 300 {
+		t.Errorf("transient_checkout_streams_open = %v, want 300", n)
+	}
+
 	page := openCheckout(t, ctx, d, id, "polling")
 	page.waitFor("UNPAID", 10*time.Second, true, func(s checkoutState) bool { return s.Status == "UNPAID" })
 	checkoutSend(t, node, address, 50_000_000)
@@ -583,7 +591,52 @@ func TestCheckoutPollingFallback(t *testing.T) {
 	if jsonPolls(t, ctx, id) == 0 {
 		t.Error("the page did not poll the payment's JSON")
 	}
-	responses.wantChecked("200 text/html", "200 application/json")
+	responses.wantChecked("200 text/html", "503 application/json", "200 application/json")
+}
+
+// holdStreams opens n streams of the payment on connections of their own
+// and keeps them open until the test ends; each must be accepted.
+func holdStreams(t *testing.T, base, id string, n int) {
+	t.Helper()
+	host := strings.TrimPrefix(base, "http://")
+	for i := range n {
+		conn, err := net.DialTimeout("tcp", host, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		fmt.Fprintf(conn, "GET /payments/%s/stream HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n", id, host)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d of %s: %d", i+1, id, resp.StatusCode)
+		}
+		_ = conn.SetReadDeadline(time.Time{})
+	}
+}
+
+// streamsGauge reads transient_checkout_streams_open from GET /metrics.
+func streamsGauge(t *testing.T, base string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "transient_checkout_streams_open "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 // jsonPolls returns how often the page fetched GET /payments/{id}.

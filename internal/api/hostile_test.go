@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/transient-gateway/transient/internal/payments"
@@ -29,7 +30,8 @@ func addressCount(t *testing.T, wallet string) int {
 // refuses are a 400 naming the field, found before the node is asked for
 // an address: the wallet hands out no address for a refused create.
 func TestHostileTextIsRefused(t *testing.T) {
-	const wallet = "hostile"
+	// A wallet of its own, so that no other payment moves its count.
+	wallet := "hostile-" + uuid.NewString()[:8]
 	if err := node.CreateWallet(context.Background(), wallet); err != nil {
 		t.Fatal(err)
 	}

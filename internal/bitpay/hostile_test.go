@@ -107,7 +107,7 @@ func TestHostileInvoiceInput(t *testing.T) {
 // TestPairingRefusals: pairing requests with text PostgreSQL cannot store,
 // and client pairing while it is off (the default).
 func TestPairingRefusals(t *testing.T) {
-	s := newServer(t, nil, trustLoopback)
+	s := newPairingServer(t, trustLoopback)
 	sin := newSIN(t)
 	for _, tc := range []struct{ body, want string }{
 		{`{"id":"` + sin + `","pairingCode":"abc\u0000def"}`, "pairingCode"},
@@ -129,7 +129,7 @@ func TestPairingRefusals(t *testing.T) {
 // only its own few places; a real shop elsewhere still pairs, and the
 // operator sees each request's address.
 func TestClientPairingPerSource(t *testing.T) {
-	s := newServer(t, nil, trustLoopback, func(c *Config) {
+	s := newPairingServer(t, trustLoopback, func(c *Config) {
 		c.ClientPairing, c.PairingPerSource = true, 3
 		c.TokenRequests = throttle.NewLimiter(100, 100, nil)
 	})
@@ -175,7 +175,7 @@ func TestClientPairingPerSource(t *testing.T) {
 func TestTokenRequestsAndAuthFailuresAreLimited(t *testing.T) {
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	now := func() time.Time { return clock }
-	s := newServer(t, nil, trustLoopback, func(c *Config) {
+	s := newPairingServer(t, trustLoopback, func(c *Config) {
 		c.TokenRequests = throttle.NewLimiter(6, 3, now)
 		c.AuthFailures = throttle.NewLimiter(6, 2, now)
 	})

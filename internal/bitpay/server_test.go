@@ -16,6 +16,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/transient-gateway/transient/internal/payments"
@@ -42,6 +43,19 @@ func newServer(t *testing.T, r *rates.Service, mods ...func(*Config)) *server {
 	pay := payments.NewService(pool, payments.Config{Coins: []payments.Coin{{
 		Code: "LTC", Node: node.Client(regtest.MerchantWallet), Confirmations: 3, URIScheme: "litecoin",
 		Wallet: regtest.MerchantWallet}}})
+	return newServerOn(t, pool, pay, r, mods...)
+}
+
+// newPairingServer is a server for tests of pairing and authentication
+// alone: no node, so no invoice can be created.
+func newPairingServer(t *testing.T, mods ...func(*Config)) *server {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	return newServerOn(t, pool, payments.NewService(pool, payments.Config{}), nil, mods...)
+}
+
+func newServerOn(t *testing.T, pool *pgxpool.Pool, pay *payments.Service, r *rates.Service, mods ...func(*Config)) *server {
+	t.Helper()
 	cfg := Config{Pool: pool, Payments: pay, Rates: r, DefaultCoin: "LTC",
 		CompleteConfirmations: map[string]int64{"LTC": 3}}
 	for _, m := range mods {

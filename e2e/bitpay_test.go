@@ -594,6 +594,11 @@ func bitpayDaemon(t *testing.T, node *regtest.Node, addr string, env ...string) 
 		"LISTEN_ADDR="+addr,
 		"PUBLIC_URL="+bitpayPublicURL,
 		"BITPAY_DEFAULT_COIN=LTC",
+		"BITPAY_CLIENT_PAIRING=true",
+		// The protocol checks send many wrong tokens and signatures from
+		// one address; the per-address limits have tests of their own.
+		"AUTH_FAILURES_PER_MINUTE=0",
+		"BITPAY_TOKENS_PER_MINUTE=0",
 		"WEBHOOK_ALLOW_PRIVATE=true",
 		"PAYMENT_WEBHOOK_SECRET="+bitpayWebhookSecret,
 		"CATCHUP_INTERVAL=1s",
@@ -1046,6 +1051,7 @@ func TestBitPayRefusals(t *testing.T) {
 	var listed []struct {
 		Code, State, Origin string
 		SIN                 *string `json:"sin"`
+		Source              *string `json:"source"`
 	}
 	if err := json.Unmarshal([]byte(out), &listed); exit != 0 || err != nil {
 		t.Fatalf("pairing list --json: exit %d %v: %s", exit, err, out)
@@ -1055,6 +1061,10 @@ func TestBitPayRefusals(t *testing.T) {
 		states[l.Code] = l.State + "/" + l.Origin
 		if l.Code == pending.PairingCode && (l.SIN == nil || *l.SIN != cli.sin()) {
 			t.Errorf("listed SIN %v, want %s", l.SIN, cli.sin())
+		}
+		// The operator sees where a client's request came from.
+		if l.Code == pending.PairingCode && (l.Source == nil || *l.Source != "127.0.0.1") {
+			t.Errorf("listed source %v, want 127.0.0.1", l.Source)
 		}
 	}
 	if states[pending.PairingCode] != "waiting_for_approval/client" || states[code] != "paired/operator" || states[expired] != "expired/operator" {

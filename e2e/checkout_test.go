@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -444,17 +446,23 @@ func TestCheckoutPaidLive(t *testing.T) {
 	})
 	page.screenshot("3-pending-1-of-2")
 
+	if polls := jsonPolls(t, ctx, id); polls != 0 {
+		t.Errorf("the page polled the payment's JSON %d times; the event stream should have carried every update", polls)
+	}
+
+	// The stream carries no redirect_url (anyone with the id may read it);
+	// on PAID the page reloads once and the server renders the link.
 	checkoutMine(t, node, 1)
-	s = page.waitFor("PAID with the link back to the shop", 30*time.Second, true, func(s checkoutState) bool {
+	s = page.waitFor("PAID with the link back to the shop", 30*time.Second, false, func(s checkoutState) bool {
 		return s.Status == "PAID" && s.Return
 	})
 	if s.ReturnHref != redirect || s.Title != "Paid, thank you!" || s.Pay || s.Confirming {
 		t.Errorf("PAID page: %+v", s)
 	}
-	page.screenshot("4-paid")
-	if polls := jsonPolls(t, ctx, id); polls != 0 {
-		t.Errorf("the page polled the payment's JSON %d times; the event stream should have carried every update", polls)
+	if s.Marker != "" {
+		t.Error("the PAID page shows the link without a reload: where did the script get redirect_url?")
 	}
+	page.screenshot("4-paid")
 	responses.wantChecked("200 text/html", "200 text/event-stream", "200 image/png")
 
 	// The stream, as another client sees it: Last-Event-ID 1 gives the
@@ -494,7 +502,7 @@ func checkStreamResumes(t *testing.T, url string) {
 				t.Fatalf("stream data is not a payment: %v", err)
 			}
 			// Each message is the payment object of the API.
-			openapitest.CheckSchema(t, "Payment", []byte(v))
+			openapitest.CheckSchema(t, "PublicPayment", []byte(v))
 			if id != "2" || p.Status != "PAID" {
 				t.Fatalf("first message after Last-Event-ID 1: id %s status %s, want 2 PAID", id, p.Status)
 			}
@@ -558,24 +566,30 @@ func TestCheckoutExpired(t *testing.T) {
 	responses.wantChecked("200 text/html", "200 text/event-stream")
 }
 
-// TestCheckoutPollingFallback blocks the event stream in the browser: the
-// page falls back to polling the payment's JSON and still goes live to
-// PENDING without a reload.
+// TestCheckoutPollingFallback: hundreds of streams held open on real
+// connections fill the caps; past them a stream gets 503 with Retry-After,
+// the browser's EventSource gives up on it and the page polls instead. The
+// daemon keeps answering the API meanwhile, and the gauge counts the open
+// streams.
 func TestCheckoutPollingFallback(t *testing.T) {
 	ctx, responses := newCheckoutBrowser(t)
 	addr := freeAddr(t)
 	node := startNode(t, "http://"+addr)
-	d := startDaemon(t, append(coinEnv(node), "LISTEN_ADDR="+addr)...)
+	d := startDaemon(t, append(coinEnv(node), "LISTEN_ADDR="+addr, "STREAM_MAX_OPEN=300", "STREAM_MAX_PER_PAYMENT=150")...)
 	id, address := createCheckoutPayment(t, d, `{"currency":"LTC","amount":"0.5"}`)
-	block := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, network.SetBlockedURLs, network.SetBlockedURLsParams{
-			URLPatterns: []*network.BlockPattern{{URLPattern: "http://127.0.0.1:*/payments/*/stream*", Block: true}},
-		})
-		return err
-	})
-	if err := chromedp.Do(ctx, block); err != nil {
-		t.Fatal(err)
+	other, _ := createCheckoutPayment(t, d, `{"currency":"LTC","amount":"0.1"}`)
+	holdStreams(t, d.url, id, 150)
+	holdStreams(t, d.url, other, 150)
+
+	start := time.Now()
+	if code := d.call("GET", "/healthz", "", nil); code != 200 || time.Since(start) > 5*time.Second {
+		t.Errorf("healthz with 300 streams open: %d in %s", code, time.Since(start))
 	}
+	d.create("LTC", "0.01")
+	if n := streamsGauge(t, d.url); n != 300 {
+		t.Errorf("transient_checkout_streams_open = %v, want 300", n)
+	}
+
 	page := openCheckout(t, ctx, d, id, "polling")
 	page.waitFor("UNPAID", 10*time.Second, true, func(s checkoutState) bool { return s.Status == "UNPAID" })
 	checkoutSend(t, node, address, 50_000_000)
@@ -583,7 +597,52 @@ func TestCheckoutPollingFallback(t *testing.T) {
 	if jsonPolls(t, ctx, id) == 0 {
 		t.Error("the page did not poll the payment's JSON")
 	}
-	responses.wantChecked("200 text/html", "200 application/json")
+	responses.wantChecked("200 text/html", "503 application/json", "200 application/json")
+}
+
+// holdStreams opens n streams of the payment on connections of their own
+// and keeps them open until the test ends; each must be accepted.
+func holdStreams(t *testing.T, base, id string, n int) {
+	t.Helper()
+	host := strings.TrimPrefix(base, "http://")
+	for i := range n {
+		conn, err := net.DialTimeout("tcp", host, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		fmt.Fprintf(conn, "GET /payments/%s/stream HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n", id, host)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d of %s: %d", i+1, id, resp.StatusCode)
+		}
+		_ = conn.SetReadDeadline(time.Time{})
+	}
+}
+
+// streamsGauge reads transient_checkout_streams_open from GET /metrics.
+func streamsGauge(t *testing.T, base string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "transient_checkout_streams_open "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 // jsonPolls returns how often the page fetched GET /payments/{id}.
@@ -624,7 +683,7 @@ func TestCheckoutStreamEndsOnShutdown(t *testing.T) {
 	}()
 	select {
 	case line := <-first:
-		openapitest.CheckSchema(t, "Payment", []byte(strings.TrimPrefix(line, "data: ")))
+		openapitest.CheckSchema(t, "PublicPayment", []byte(strings.TrimPrefix(line, "data: ")))
 	case <-time.After(10 * time.Second):
 		t.Fatal("no message on the stream")
 	}

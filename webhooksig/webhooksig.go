@@ -35,6 +35,11 @@ var (
 	// from the receiver's clock than the tolerance: a replay, or a clock
 	// that is off.
 	ErrExpired = errors.New("webhooksig: signature timestamp outside tolerance")
+
+	// ErrNoSecret means Verify was called with an empty secret: anyone can
+	// make a signature under it, so nothing is verified. It usually means
+	// the receiver's secret setting is missing.
+	ErrNoSecret = errors.New("webhooksig: empty secret: set the receiver's copy of PAYMENT_WEBHOOK_SECRET")
 )
 
 // DefaultTolerance is the timestamp tolerance Verify applies when it is given
@@ -70,8 +75,12 @@ func mac(secret []byte, ts string, body []byte) []byte {
 // It returns nil if the signature is valid and its timestamp is within
 // tolerance of now (DefaultTolerance when tolerance <= 0), or an error
 // wrapping ErrMalformed, ErrMismatch or ErrExpired
-// (also for a timestamp too far in the future).
+// (also for a timestamp too far in the future). An empty secret is always
+// refused with ErrNoSecret.
 func Verify(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
+	if len(secret) == 0 {
+		return ErrNoSecret
+	}
 	if tolerance <= 0 {
 		tolerance = DefaultTolerance
 	}

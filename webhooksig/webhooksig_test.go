@@ -46,7 +46,11 @@ func TestSignVectors(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("got %s, want %s", got, tc.want)
 			}
-			if err := Verify([]byte(tc.secret), got, []byte(tc.body), time.Unix(tc.t, 0), time.Minute); err != nil {
+			err := Verify([]byte(tc.secret), got, []byte(tc.body), time.Unix(tc.t, 0), time.Minute)
+			switch {
+			case tc.secret == "" && !errors.Is(err, ErrNoSecret):
+				t.Errorf("Verify with an empty secret: %v, want ErrNoSecret", err)
+			case tc.secret != "" && err != nil:
 				t.Errorf("Verify of own signature: %v", err)
 			}
 		})
@@ -118,5 +122,17 @@ func TestVerifyDefaultTolerance(t *testing.T) {
 	}
 	if err := Verify(secret, h, body, at.Add(DefaultTolerance+time.Second), 0); !errors.Is(err, ErrExpired) {
 		t.Errorf("past the default tolerance: got %v, want %v", err, ErrExpired)
+	}
+}
+
+func TestVerifyRefusesEmptySecret(t *testing.T) {
+	now := time.Unix(1_767_225_600, 0)
+	body := []byte(`{"payment_id":"x"}`)
+	// Anyone can make this signature: a receiver whose secret variable is
+	// unset must not accept it.
+	for _, secret := range [][]byte{nil, {}} {
+		if err := Verify(secret, Sign(secret, now, body), body, now, 0); !errors.Is(err, ErrNoSecret) {
+			t.Errorf("Verify with secret %q: %v, want ErrNoSecret", secret, err)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/transient-gateway/transient/internal/bitpay"
 	"github.com/transient-gateway/transient/internal/config"
 	"github.com/transient-gateway/transient/internal/rates"
+	"github.com/transient-gateway/transient/internal/throttle"
 )
 
 // bitpayConfig is the configuration of the BitPay-compatible API and of
@@ -27,6 +28,8 @@ type bitpayConfig struct {
 	TransactionSpeed string
 	InvoiceExpiry    time.Duration
 	ClientPairing    bool
+	PairingPerSource int
+	TokensPerMinute  int
 
 	RatesStatic         rates.Table
 	RatesURL            string
@@ -71,6 +74,18 @@ func loadBitPayConfig(getenv func(string) string, coins []string) (*bitpayConfig
 		}
 		return d
 	}
+	integer := func(key string, def, lo, hi int) int {
+		v := get(key)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			failf(key, v, fmt.Sprintf("a whole number from %d to %d", lo, hi))
+			return def
+		}
+		return n
+	}
 	oneOf := func(key, def string, allowed ...string) string {
 		v := strings.ToLower(get(key))
 		if v == "" {
@@ -103,7 +118,9 @@ func loadBitPayConfig(getenv func(string) string, coins []string) (*bitpayConfig
 		Enabled:             boolean("BITPAY_ENABLED", true),
 		TransactionSpeed:    oneOf("BITPAY_TRANSACTION_SPEED", bitpay.SpeedMedium, bitpay.SpeedHigh, bitpay.SpeedMedium, bitpay.SpeedLow),
 		InvoiceExpiry:       duration("BITPAY_INVOICE_EXPIRY", 15*time.Minute, time.Minute, 365*24*time.Hour),
-		ClientPairing:       boolean("BITPAY_CLIENT_PAIRING", true),
+		ClientPairing:       boolean("BITPAY_CLIENT_PAIRING", false),
+		PairingPerSource:    integer("BITPAY_PAIRING_PER_SOURCE", 3, 1, 100),
+		TokensPerMinute:     integer("BITPAY_TOKENS_PER_MINUTE", 10, 0, 100000),
 		RatesURL:            feedURL("RATES_URL"),
 		RatesFormat:         oneOf("RATES_FORMAT", "transient", formats...),
 		RatesFallbackURL:    feedURL("RATES_FALLBACK_URL"),
@@ -224,6 +241,10 @@ func wireBitPay(_ context.Context, d deps) (feature, error) {
 		InvoiceExpiry:         cfg.InvoiceExpiry,
 		AllowPrivateCallbacks: d.cfg.WebhookAllowPrivate,
 		ClientPairing:         cfg.ClientPairing,
+		PairingPerSource:      cfg.PairingPerSource,
+		Sources:               d.sources,
+		TokenRequests:         throttle.NewLimiter(cfg.TokensPerMinute, cfg.TokensPerMinute, nil),
+		AuthFailures:          d.authFailures,
 		Logger:                log,
 	})
 	d.payments.AddEventHook(svc)

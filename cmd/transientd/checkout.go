@@ -29,8 +29,12 @@ func wireCheckout(ctx context.Context, d deps) (feature, error) {
 		// ctx is cancelled when shutdown begins, before the HTTP server
 		// drains: open streams must end then, or the drain would wait for
 		// them. The run loop's context ends only after the drain.
-		Done:   ctx.Done(),
-		Logger: d.log,
+		Done:                 ctx.Done(),
+		MaxStreams:           d.cfg.StreamMaxOpen,
+		MaxStreamsPerPayment: d.cfg.StreamMaxPerPayment,
+		FrameAncestors:       d.cfg.FrameAncestors,
+		Logger:               d.log,
 	})
+	d.metrics.WatchStreams(srv.OpenStreams)
 	return feature{mount: srv.Mount, run: hub.Run}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/transient-gateway/transient/internal/health"
 	"github.com/transient-gateway/transient/internal/metrics"
 	"github.com/transient-gateway/transient/internal/payments"
+	"github.com/transient-gateway/transient/internal/throttle"
 	"github.com/transient-gateway/transient/internal/webhook"
 )
 
@@ -28,7 +29,11 @@ type deps struct {
 	outbox   *webhook.Outbox
 	jobs     *river.Client[pgx.Tx]
 	metrics  *metrics.Metrics
-	log      *slog.Logger
+	// sources and authFailures are shared by every part, so that failed
+	// authentication on any route counts against one limit per client.
+	sources      *throttle.Sources
+	authFailures *throttle.Limiter
+	log          *slog.Logger
 }
 
 // feature is what a part adds to the daemon.

@@ -165,14 +165,20 @@ func pairingList(ctx context.Context, ps *bitpay.Pairings, asJSON bool, stdout, 
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CODE\tSTATE\tORIGIN\tLABEL\tSIN\tCREATED\tEXPIRES")
+	// A client's request shows the address it came from: anyone can send
+	// one, so the operator approves only a request whose address and time
+	// match the shop's own.
+	fmt.Fprintln(tw, "CODE\tSTATE\tORIGIN\tSOURCE\tCREATED\tEXPIRES\tLABEL\tSIN")
 	for _, c := range list {
-		sin := c.SIN
+		sin, source := c.SIN, c.Source
 		if sin == "" {
 			sin = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Code, c.State(now), c.Origin, c.Label, sin,
-			c.CreatedAt.Local().Format(time.DateTime), c.ExpiresAt.Local().Format(time.DateTime))
+		if source == "" {
+			source = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%q\t%s\n", c.Code, c.State(now), c.Origin, source,
+			c.CreatedAt.Local().Format(time.DateTime), c.ExpiresAt.Local().Format(time.DateTime), c.Label, sin)
 	}
 	return tw.Flush()
 }
@@ -217,6 +223,7 @@ type pairingCodeJSON struct {
 	Facade     string     `json:"facade"`
 	Label      string     `json:"label"`
 	SIN        *string    `json:"sin"`
+	Source     *string    `json:"source"`
 	CreatedAt  time.Time  `json:"created_at"`
 	ExpiresAt  time.Time  `json:"expires_at"`
 	ApprovedAt *time.Time `json:"approved_at"`
@@ -228,6 +235,9 @@ func codeJSON(c bitpay.PairingCode, now time.Time) pairingCodeJSON {
 		CreatedAt: c.CreatedAt.UTC(), ExpiresAt: c.ExpiresAt.UTC()}
 	if c.SIN != "" {
 		out.SIN = &c.SIN
+	}
+	if c.Source != "" {
+		out.Source = &c.Source
 	}
 	if !c.ApprovedAt.IsZero() {
 		t := c.ApprovedAt.UTC()

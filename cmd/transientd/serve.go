@@ -24,6 +24,7 @@ import (
 	"github.com/transient-gateway/transient/internal/health"
 	"github.com/transient-gateway/transient/internal/metrics"
 	"github.com/transient-gateway/transient/internal/payments"
+	"github.com/transient-gateway/transient/internal/throttle"
 	"github.com/transient-gateway/transient/internal/webhook"
 	"github.com/transient-gateway/transient/migrations"
 )
@@ -59,6 +60,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log := withRequestIDs(newLogger(stderr, cfg.LogFormat, cfg.LogLevel))
 	log.Info("starting transientd", "config", cfg.String())
 	warnAboutConfig(log, cfg)
+	sizeStreams(cfg, raiseOpenFileLimit(), log)
 	m := metrics.New()
 
 	pool, err := openPool(ctx, cfg)
@@ -102,7 +104,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	parts, err := features(ctx, deps{cfg: cfg, getenv: partsEnv, pool: pool, payments: svc, outbox: c.outbox, jobs: c.jobs, metrics: m, log: log})
+	sources := throttle.NewSources(cfg.TrustedProxies)
+	authFailures := throttle.NewLimiter(cfg.AuthFailuresPerMinute, cfg.AuthFailuresPerMinute, nil)
+	parts, err := features(ctx, deps{cfg: cfg, getenv: partsEnv, pool: pool, payments: svc, outbox: c.outbox, jobs: c.jobs,
+		metrics: m, sources: sources, authFailures: authFailures, log: log})
 	if err != nil {
 		return err
 	}
@@ -157,6 +162,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Ready:                health.NewChecker(health.Config{Pool: pool, Nodes: nodes, Probes: probes, Logger: log}),
 		Metrics:              m,
 		ServeMetrics:         cfg.MetricsAddr == "",
+		Sources:              sources,
+		AuthFailures:         authFailures,
 		Logger:               log,
 	})
 	ln, err := net.Listen("tcp", cfg.ListenAddr)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -18,6 +19,7 @@ import (
 	"github.com/transient-gateway/transient/internal/health"
 	"github.com/transient-gateway/transient/internal/metrics"
 	"github.com/transient-gateway/transient/internal/payments"
+	"github.com/transient-gateway/transient/internal/throttle"
 	"github.com/transient-gateway/transient/internal/webhook"
 )
 
@@ -50,6 +52,14 @@ type Config struct {
 	// daemon leaves it off when METRICS_ADDR gives /metrics its own
 	// listener.
 	ServeMetrics bool
+	// Sources finds the client of a request for the rate limits; nil means
+	// the connection's address.
+	Sources *throttle.Sources
+	// AuthFailures limits failed authentication per source (API keys and
+	// NOTIFY_TOKEN); a source past it gets 429 without its credential
+	// being checked. nil means no limit. Share it with the other parts so
+	// that failures on every route count together.
+	AuthFailures *throttle.Limiter
 	// Logger receives a line per request and the errors of failed ones.
 	// Records logged with a request's context carry its request_id.
 	Logger *slog.Logger
@@ -67,6 +77,8 @@ type Server struct {
 	ready       *health.Checker
 	metrics     *metrics.Metrics
 	showMetrics bool
+	sources     *throttle.Sources
+	authFails   *throttle.Limiter
 	log         *slog.Logger
 }
 
@@ -82,6 +94,8 @@ func New(cfg Config) http.Handler {
 		ready:       cfg.Ready,
 		metrics:     cfg.Metrics,
 		showMetrics: cfg.ServeMetrics && cfg.Metrics != nil,
+		sources:     cfg.Sources,
+		authFails:   cfg.AuthFailures,
 		log:         cfg.Logger,
 	}
 	if s.timeout <= 0 {
@@ -109,6 +123,7 @@ func (s *Server) routes() http.Handler {
 	r.Use(s.observe)
 	r.Use(s.recoverer)
 	r.Use(limitBody)
+	r.Use(safeHeaders)
 	r.Use(s.deadline)
 
 	r.NotFound(s.handle(func(http.ResponseWriter, *http.Request) error {
@@ -186,12 +201,37 @@ func limitBody(next http.Handler) http.Handler {
 	})
 }
 
+// safeHeaders sets the headers every answer starts with: nothing is cached
+// by browsers or shared caches (payment JSON is per payment and changes),
+// and no answer is sniffed into another type. A handler may replace
+// Cache-Control (the QR code's immutable caching does).
+func safeHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isStreamPath reports whether path is GET /payments/{id}/stream's, the one
+// route that lives longer than a request deadline.
+func isStreamPath(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/payments/")
+	if !ok {
+		return false
+	}
+	id, ok := strings.CutSuffix(rest, "/stream")
+	return ok && id != "" && !strings.Contains(id, "/")
+}
+
 // deadline bounds the time a request may spend in the service.
 func (s *Server) deadline(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// An event stream (the checkout page's) is long-lived by design and
-		// bounds its own lifetime.
-		if r.Header.Get("Accept") == "text/event-stream" {
+		// The checkout page's event stream is long-lived by design and
+		// bounds its own lifetime. The route decides, not the Accept
+		// header, which any request can send.
+		if isStreamPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -52,28 +52,52 @@ func bearerToken(r *http.Request) string {
 // requireKey lets a request through only with a valid API key.
 func (s *Server) requireKey(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := bearerToken(r)
-		if token == "" && s.openAccess && r.Header.Get("Authorization") == "" {
-			next.ServeHTTP(w, r)
+		full, err := s.checkKey(w, r)
+		if err != nil {
+			writeError(w, r, s.log, err)
 			return
 		}
-		if token == "" {
+		if !full {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="transient"`)
 			writeError(w, r, s.log, &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 				Message: "send an API key as Authorization: Bearer <key>"})
 			return
 		}
-		ok, err := s.keys.CheckKey(r.Context(), token)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="transient", error="invalid_token"`)
-			writeError(w, r, s.log, &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
-				Message: "the API key is not valid"})
-			return
-		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// checkKey reports whether r may see what the merchant routes show: it
+// carries a valid API key, or carries none while ALLOW_UNAUTHENTICATED is
+// set. A request without Authorization gets false and no error; a key
+// that is sent and not valid is a 401 error, counted against its source;
+// a source with too many failures gets a 429 error before its key is
+// looked at.
+func (s *Server) checkKey(w http.ResponseWriter, r *http.Request) (bool, error) {
+	header := r.Header.Get("Authorization")
+	if header == "" {
+		return s.openAccess, nil
+	}
+	source := s.sources.Key(r)
+	if blocked, wait := s.authFails.Blocked(source); blocked {
+		return false, tooManyRequests(wait, "too many failed authentication attempts from this address; try again later")
+	}
+	token := bearerToken(r)
+	ok := false
+	if token != "" {
+		var err error
+		if ok, err = s.keys.CheckKey(r.Context(), token); err != nil {
+			return false, err
+		}
+	}
+	if !ok {
+		s.authFails.Take(source)
+		msg := "the API key is not valid"
+		if token == "" {
+			msg = "send an API key as Authorization: Bearer <key>"
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="transient", error="invalid_token"`)
+		return false, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: msg}
+	}
+	return true, nil
 }

@@ -32,8 +32,14 @@ func (s *Server) requireNotifyToken(next http.Handler) http.Handler {
 				Message: "notifications are disabled: set NOTIFY_TOKEN in transientd's configuration"})
 			return
 		}
+		source := s.sources.Key(r)
+		if blocked, wait := s.authFails.Blocked(source); blocked {
+			writeError(w, r, s.log, tooManyRequests(wait, "too many failed authentication attempts from this address; try again later"))
+			return
+		}
 		sum := sha256.Sum256([]byte(bearerToken(r)))
 		if subtle.ConstantTimeCompare(sum[:], s.notifyToken) != 1 {
+			s.authFails.Take(source)
 			writeError(w, r, s.log, &Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 				Message: "send the NOTIFY_TOKEN as Authorization: Bearer <token>"})
 			return

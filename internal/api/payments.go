@@ -13,6 +13,12 @@ import (
 	"github.com/transient-gateway/transient/internal/payments"
 )
 
+// publicPaymentResponse is GET /payments/{id} without an API key.
+type publicPaymentResponse struct {
+	Success bool                       `json:"success"`
+	Payment payments.PublicPaymentJSON `json:"payment"`
+}
+
 type paymentListResponse struct {
 	Success    bool                   `json:"success"`
 	Payments   []payments.PaymentJSON `json:"payments"`
@@ -57,10 +63,20 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// getPayment answers GET /payments/{id}: the whole payment with an API key,
+// the public view (what the payer needs) without one.
 func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) error {
+	full, err := s.checkKey(w, r)
+	if err != nil {
+		return err
+	}
 	p, err := s.loadPayment(r)
 	if err != nil {
 		return err
+	}
+	if !full {
+		writeJSON(w, http.StatusOK, publicPaymentResponse{Success: true, Payment: p.JSON().Public()})
+		return nil
 	}
 	writeJSON(w, http.StatusOK, apiwire.NewPaymentResponse(p))
 	return nil
@@ -85,6 +101,13 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) error {
 		default:
 			return badRequest("unknown_parameter", key, "unknown query parameter "+strconv.Quote(key)+
 				"; use status, currency, order_id, created_after, created_before, limit or cursor")
+		}
+	}
+	for key, values := range q {
+		for _, v := range values {
+			if !payments.ValidText(v) {
+				return badRequest(payments.CodeInvalidFilter, key, key+" must be valid UTF-8 without NUL characters")
+			}
 		}
 	}
 	f := payments.ListFilter{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -21,6 +22,8 @@ type Error struct {
 	Code    string
 	Field   string
 	Message string
+	// RetryAfter, when set, is sent as the Retry-After header.
+	RetryAfter time.Duration
 }
 
 // Error returns the message.
@@ -78,6 +81,10 @@ func Classify(err error) *Error {
 	case databaseUnavailable(err):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable",
 			Message: "the database is not answering; try again shortly"}
+	case payments.DatabaseRefusedInput(err):
+		return &Error{Status: http.StatusBadRequest, Code: payments.CodeInvalidField,
+			Message: "a value in the request cannot be stored (text with NUL characters or invalid UTF-8, " +
+				"a number out of range, or a value outside its allowed form); check the request's text fields"}
 	default:
 		return &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "internal error"}
 	}

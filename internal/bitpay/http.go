@@ -18,6 +18,7 @@ import (
 
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/rates"
+	"github.com/transient-gateway/transient/internal/throttle"
 )
 
 // maxBodyBytes bounds a request body.
@@ -50,16 +51,23 @@ func (s *Service) Mount(r chi.Router) {
 // handlerFunc is a handler that returns its error instead of writing it.
 type handlerFunc func(http.ResponseWriter, *http.Request) error
 
-// apiError is a failure with the status and message the client receives.
+// apiError is a failure with the status and message the client receives,
+// and for a 429 how long the client should wait.
 type apiError struct {
-	status int
-	msg    string
+	status     int
+	msg        string
+	retryAfter time.Duration
 }
 
 func (e *apiError) Error() string { return e.msg }
 
 func fail(status int, format string, args ...any) error {
 	return &apiError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// tooMany is the answer to a client address past one of its limits.
+func tooMany(wait time.Duration, msg string) error {
+	return &apiError{status: http.StatusTooManyRequests, msg: msg, retryAfter: wait}
 }
 
 // errorBody is BitPay's error shape.
@@ -87,30 +95,33 @@ func classify(err error) *apiError {
 	case errors.As(err, &apiErr):
 		return apiErr
 	case errors.As(err, &reqErr):
-		return &apiError{http.StatusBadRequest, reqErr.Message}
+		return &apiError{http.StatusBadRequest, reqErr.Message, 0}
 	case errors.As(err, &tooBig):
-		return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("the body must be at most %d bytes", maxBodyBytes)}
+		return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("the body must be at most %d bytes", maxBodyBytes), 0}
 	case errors.As(err, &notApproved):
-		return &apiError{http.StatusForbidden, notApproved.Error()}
+		return &apiError{http.StatusForbidden, notApproved.Error(), 0}
 	case errors.As(err, &rateErr):
-		return &apiError{http.StatusServiceUnavailable, rateErr.Error()}
+		return &apiError{http.StatusServiceUnavailable, rateErr.Error(), 0}
 	case errors.As(err, &nodeErr):
-		return &apiError{http.StatusServiceUnavailable, fmt.Sprintf("the %s node is not answering; nothing was created, try again shortly", nodeErr.Coin)}
+		return &apiError{http.StatusServiceUnavailable, fmt.Sprintf("the %s node is not answering; nothing was created, try again shortly", nodeErr.Coin), 0}
 	case errors.Is(err, ErrCodeNotFound), errors.Is(err, ErrInvoiceNotFound):
-		return &apiError{http.StatusNotFound, err.Error()}
+		return &apiError{http.StatusNotFound, err.Error(), 0}
 	case errors.Is(err, ErrTokenUnknown):
-		return &apiError{http.StatusUnauthorized, err.Error()}
+		return &apiError{http.StatusUnauthorized, err.Error(), 0}
 	case errors.Is(err, ErrTooManyRequests):
-		return &apiError{http.StatusTooManyRequests, err.Error()}
+		return &apiError{status: http.StatusTooManyRequests, msg: err.Error(), retryAfter: CodeLifetime}
 	case errors.Is(err, ErrCodeExpired), errors.Is(err, ErrCodeUsed), errors.Is(err, ErrCodeIsClients),
 		errors.Is(err, ErrBadSIN), errors.Is(err, ErrBadLabel):
-		return &apiError{http.StatusBadRequest, err.Error()}
+		return &apiError{http.StatusBadRequest, err.Error(), 0}
 	case errors.Is(err, ErrBadIdentity), errors.Is(err, ErrBadSignature), errors.Is(err, ErrSignatureMismatch):
-		return &apiError{http.StatusUnauthorized, err.Error()}
+		return &apiError{http.StatusUnauthorized, err.Error(), 0}
 	case errors.Is(err, payments.ErrCoinUnavailable):
-		return &apiError{http.StatusServiceUnavailable, "the coin node is not answering; try again shortly"}
+		return &apiError{http.StatusServiceUnavailable, "the coin node is not answering; try again shortly", 0}
+	case payments.DatabaseRefusedInput(err):
+		return &apiError{http.StatusBadRequest, "a value in the request cannot be stored (text with NUL characters or " +
+			"invalid UTF-8, or a value outside its allowed form); check the request's text fields", 0}
 	default:
-		return &apiError{http.StatusInternalServerError, "internal error"}
+		return &apiError{http.StatusInternalServerError, "internal error", 0}
 	}
 }
 
@@ -124,6 +135,9 @@ func (s *Service) handle(h handlerFunc) http.HandlerFunc {
 		}
 		e := classify(err)
 		msg := e.msg
+		if e.retryAfter > 0 {
+			w.Header().Set("Retry-After", throttle.RetryAfter(e.retryAfter))
+		}
 		if e.status >= 500 {
 			reqID := middleware.GetReqID(r.Context())
 			s.log.ErrorContext(r.Context(), "bitpay request failed", "request_id", reqID, "method", r.Method,
@@ -188,12 +202,27 @@ func (s *Service) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// authenticate checks a signed request: the token must be known and
+// authenticate checks a signed request (checkSigned) and counts its
+// failures against the client's address: an address with too many failed
+// checks gets 429 before its token is looked at.
+func (s *Service) authenticate(r *http.Request, token string, body []byte) (*Token, error) {
+	source := s.cfg.Sources.Key(r)
+	if blocked, wait := s.cfg.AuthFailures.Blocked(source); blocked {
+		return nil, tooMany(wait, "too many failed authentication attempts from this address; try again later")
+	}
+	tok, err := s.checkSigned(r, token, body)
+	if err != nil && classify(err).status == http.StatusUnauthorized {
+		s.cfg.AuthFailures.Take(source)
+	}
+	return tok, err
+}
+
+// checkSigned checks a signed request: the token must be known and
 // approved, X-Identity must be a key whose SIN is the token's, and
 // X-Signature must sign SHA-256(base URL + request target + body) with it.
 // The request target is taken as received (path and raw query), never
 // rebuilt.
-func (s *Service) authenticate(r *http.Request, token string, body []byte) (*Token, error) {
+func (s *Service) checkSigned(r *http.Request, token string, body []byte) (*Token, error) {
 	if token == "" {
 		return nil, fail(http.StatusUnauthorized, "this request needs a token: pair first (POST /tokens) and send the "+
 			"token in the JSON body (POST) or as the token query parameter (GET)")
@@ -244,6 +273,10 @@ type tokenJSON struct {
 // postTokens pairs a client: with a pairingCode it claims the operator's
 // code, without one it asks for approval (when client pairing is allowed).
 func (s *Service) postTokens(w http.ResponseWriter, r *http.Request) error {
+	source := s.cfg.Sources.Key(r)
+	if ok, wait := s.cfg.TokenRequests.Allow(source); !ok {
+		return tooMany(wait, "too many pairing requests from this address; try again later")
+	}
 	body, err := readBody(r)
 	if err != nil {
 		return err
@@ -258,6 +291,9 @@ func (s *Service) postTokens(w http.ResponseWriter, r *http.Request) error {
 	if req.ID == "" {
 		return fail(http.StatusBadRequest, "'id' is required: the client's SIN")
 	}
+	if req.PairingCode != "" && !validCode(strings.TrimSpace(req.PairingCode)) {
+		return invalid("pairingCode", "pairingCode must be the %d-character code from transientd pairing create", CodeLength)
+	}
 	var issued *Issued
 	if req.PairingCode != "" {
 		issued, err = s.pairings.Claim(r.Context(), req.PairingCode, req.ID, req.Label)
@@ -266,13 +302,13 @@ func (s *Service) postTokens(w http.ResponseWriter, r *http.Request) error {
 			return fail(http.StatusForbidden, "client-initiated pairing is disabled here: ask the operator for a pairing "+
 				"code (transientd pairing create) and send it as pairingCode")
 		}
-		issued, err = s.pairings.Request(r.Context(), req.ID, req.Label)
+		issued, err = s.pairings.Request(r.Context(), req.ID, req.Label, source, s.cfg.PairingPerSource)
 	}
 	if err != nil {
 		return err
 	}
 	s.log.InfoContext(r.Context(), "bitpay pairing", "code", issued.Code.Code, "origin", issued.Code.Origin,
-		"sin", issued.Code.SIN, "label", issued.Code.Label)
+		"sin", issued.Code.SIN, "label", issued.Code.Label, "source", source)
 	writeData(w, []tokenJSON{{
 		Policies:          []any{},
 		Token:             issued.Token,
@@ -477,14 +513,32 @@ func parseDate(field, v string, end bool) (time.Time, error) {
 		}
 		return t, nil
 	}
-	if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
+	if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 && ms <= maxDateMillis {
 		t := time.UnixMilli(ms)
 		if end {
 			t = t.Add(time.Millisecond)
 		}
 		return t, nil
 	}
-	return time.Time{}, invalid(field, "%s must be a date such as 2026-01-31, an RFC 3339 time or Unix milliseconds", field)
+	return time.Time{}, invalid(field, "%s must be a date such as 2026-01-31, an RFC 3339 time or Unix milliseconds "+
+		"up to the year 9999", field)
+}
+
+// maxDateMillis is the end of the year 9999 in Unix milliseconds: larger
+// values are no date, and pgx would wrap them around.
+var maxDateMillis = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli() - 1
+
+// validCode reports whether code has the form of a pairing code.
+func validCode(code string) bool {
+	if len(code) != CodeLength {
+		return false
+	}
+	for i := range len(code) {
+		if !strings.ContainsRune(base58Alphabet, rune(code[i])) {
+			return false
+		}
+	}
+	return true
 }
 
 // listInvoices handles GET /invoices.
@@ -493,6 +547,13 @@ func (s *Service) listInvoices(w http.ResponseWriter, r *http.Request) error {
 	tok, err := s.authenticate(r, q.Get("token"), nil)
 	if err != nil {
 		return err
+	}
+	for key, values := range q {
+		for _, v := range values {
+			if !payments.ValidText(v) {
+				return invalid(key, "%s must be valid UTF-8 without NUL characters", key)
+			}
+		}
 	}
 	f := InvoiceFilter{Status: strings.ToLower(q.Get("status")), OrderID: q.Get("orderId"), ItemCode: q.Get("itemCode")}
 	if f.DateStart, err = parseDate("dateStart", q.Get("dateStart"), false); err != nil {
@@ -602,6 +663,11 @@ func (s *Service) getRate(w http.ResponseWriter, r *http.Request) error {
 	}
 	quote, err := s.cfg.Rates.Rate(base, currency)
 	if err != nil {
+		for _, code := range []string{base, currency} {
+			if !rates.KnownCurrency(code) && !s.cfg.Payments.HasCoin(code) {
+				return invalid("currency", "%q is not a currency or coin code this server knows", code)
+			}
+		}
 		return err
 	}
 	writeData(w, toRateJSON(quote))

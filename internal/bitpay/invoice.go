@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/rates"
+	"github.com/transient-gateway/transient/internal/throttle"
 	"github.com/transient-gateway/transient/internal/webhook"
 )
 
@@ -52,8 +52,19 @@ type Config struct {
 	AllowPrivateCallbacks bool
 	// ClientPairing allows client-initiated pairing requests.
 	ClientPairing bool
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// PairingPerSource is how many client pairing requests from one client
+	// address may wait for approval at once; default 3.
+	PairingPerSource int
+	// Sources finds a request's client address; nil means the connection's.
+	Sources *throttle.Sources
+	// TokenRequests limits POST /tokens per client address; nil means no
+	// limit.
+	TokenRequests *throttle.Limiter
+	// AuthFailures limits failed token and signature checks per client
+	// address, shared with the Transient API; nil means no limit.
+	AuthFailures *throttle.Limiter
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Service is the BitPay-compatible API over the payments service. It is
@@ -78,6 +89,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.InvoiceExpiry <= 0 {
 		cfg.InvoiceExpiry = 15 * time.Minute
+	}
+	if cfg.PairingPerSource <= 0 {
+		cfg.PairingPerSource = 3
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	return &Service{cfg: cfg, pairings: NewPairings(cfg.Pool, cfg.Now), log: cfg.Logger}
@@ -197,8 +211,8 @@ func (s *Service) completeConfirmations(coin string) int64 {
 }
 
 func checkText(field, v string, maxLen int) error {
-	if len(v) > maxLen || !utf8.ValidString(v) {
-		return invalid(field, "%s must be valid UTF-8 of at most %d bytes", field, maxLen)
+	if len(v) > maxLen || !payments.ValidText(v) {
+		return invalid(field, "%s must be valid UTF-8 of at most %d bytes, without NUL characters", field, maxLen)
 	}
 	return nil
 }
@@ -232,14 +246,20 @@ func (s *Service) validate(req *InvoiceRequest, now time.Time) error {
 				return invalid("notificationURL", "notificationURL points at a loopback, private or link-local address; "+
 					"use a public address (or the operator sets WEBHOOK_ALLOW_PRIVATE=true)")
 			}
-			return invalid("notificationURL", "notificationURL must be an absolute http or https URL of at most %d bytes", maxURLLen)
+			return invalid("notificationURL", "notificationURL must be an absolute http or https URL of at most %d bytes, "+
+				"with a name or a dotted address as host", maxURLLen)
 		}
+		req.NotificationURL = webhook.NormalizeURL(req.NotificationURL)
 	}
 	if req.RedirectURL != "" {
 		u, err := url.Parse(req.RedirectURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(req.RedirectURL) > maxURLLen {
 			return invalid("redirectURL", "redirectURL must be an absolute http or https URL of at most %d bytes", maxURLLen)
 		}
+		if u.User != nil {
+			return invalid("redirectURL", "redirectURL must not contain user:password@; the buyer's browser would receive it")
+		}
+		req.RedirectURL = webhook.NormalizeURL(req.RedirectURL)
 	}
 	req.TransactionSpeed = strings.ToLower(strings.TrimSpace(req.TransactionSpeed))
 	switch req.TransactionSpeed {
@@ -279,6 +299,11 @@ func (s *Service) CreateInvoice(ctx context.Context, tok *Token, req InvoiceRequ
 				"price the invoice in %s", req.Currency, coin)
 		}
 		if quote, err = s.cfg.Rates.Rate(coin, req.Currency); err != nil {
+			// A code that names no currency is the client's mistake; a
+			// known currency without a fresh rate is ours (503).
+			if !rates.KnownCurrency(req.Currency) && !s.cfg.Payments.HasCoin(req.Currency) {
+				return nil, invalid("currency", "currency %q is not a currency code this server knows; use an ISO 4217 code such as USD or EUR, or a coin such as %s", req.Currency, coin)
+			}
 			return nil, err
 		}
 	}
@@ -328,7 +353,11 @@ func (s *Service) CreateInvoice(ctx context.Context, tok *Token, req InvoiceRequ
 	if err != nil {
 		var perr *payments.Error
 		if errors.As(err, &perr) {
-			return nil, invalid(perr.Field, "%s", perr.Message)
+			field, msg := perr.Field, perr.Message
+			if name, ok := bitpayFields[field]; ok {
+				field, msg = name, strings.Replace(msg, perr.Field, name, 1)
+			}
+			return nil, invalid(field, "%s", msg)
 		}
 		return nil, err
 	}
@@ -336,6 +365,10 @@ func (s *Service) CreateInvoice(ctx context.Context, tok *Token, req InvoiceRequ
 		"currency", req.Currency, "rate", quote.Rate.String(), "rate_source", quote.Source, "token_label", tok.Label)
 	return &Invoice{Payment: p, row: row}, nil
 }
+
+// bitpayFields names, in BitPay's words, the payment fields an invoice
+// fills from its own.
+var bitpayFields = map[string]string{"order_id": "orderId", "redirect_url": "redirectURL", "amount": "price", "account": "token label"}
 
 const invoiceColumns = `payment_id, token_id, price::text, currency, rate::text, rate_source, coalesce(item_code, ''),
 	coalesce(item_desc, ''), coalesce(pos_data, ''), coalesce(notification_url, ''), transaction_speed,

@@ -36,13 +36,13 @@ var (
 	// before.
 	ErrAlreadyApproved = errors.New("this pairing request is already approved")
 	// ErrTooManyRequests means too many client pairing requests are waiting
-	// for approval.
+	// for approval, from this client address or in all.
 	ErrTooManyRequests = errors.New("too many pairing requests are waiting for approval: try again later, or ask the operator for a pairing code")
 	// ErrTokenUnknown means the token is not one this server issued (or it
 	// was mistyped).
 	ErrTokenUnknown = errors.New("unknown token: pair again to get one (POST /tokens with a pairing code)")
-	// ErrBadLabel means a label is too long or not UTF-8.
-	ErrBadLabel = errors.New("label must be valid UTF-8 of at most 255 bytes")
+	// ErrBadLabel means a label is too long, not UTF-8 or holds a NUL.
+	ErrBadLabel = errors.New("label must be valid UTF-8 of at most 255 bytes, without NUL characters")
 )
 
 // NotApprovedError means the token comes from a client pairing request
@@ -64,8 +64,9 @@ const (
 	CodeLifetime = 15 * time.Minute
 	// FacadeMerchant is the only facade Transient grants.
 	FacadeMerchant = "merchant"
-	// maxWaiting bounds the client pairing requests waiting for approval.
-	maxWaiting = 100
+	// maxWaiting bounds the client pairing requests waiting for approval,
+	// from all sources together; each source has its own, smaller limit.
+	maxWaiting = 1000
 	// tokenBytes is the entropy of a token.
 	tokenBytes = 32
 )
@@ -77,7 +78,10 @@ type PairingCode struct {
 	Facade string
 	Label  string
 	// SIN is the client's; empty for an operator's code not yet claimed.
-	SIN        string
+	SIN string
+	// Source is the client address a client's request came from (an IPv4
+	// address or an IPv6 /64); empty for operator codes.
+	Source     string
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
 	ApprovedAt time.Time // zero while a client's request waits
@@ -169,7 +173,7 @@ func hashToken(tok string) []byte {
 }
 
 func checkLabel(label string) error {
-	if len(label) > 255 || !utf8.ValidString(label) {
+	if len(label) > 255 || !utf8.ValidString(label) || strings.IndexByte(label, 0) >= 0 {
 		return ErrBadLabel
 	}
 	return nil
@@ -183,10 +187,11 @@ func insertCode(ctx context.Context, tx pgx.Tx, c *PairingCode) error {
 	for range 5 {
 		c.Code = randomBase58(CodeLength)
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO bitpay_pairing_codes (code, origin, facade, label, sin, token_id, created_at, expires_at, approved_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			INSERT INTO bitpay_pairing_codes (code, origin, facade, label, sin, token_id, created_at, expires_at, approved_at, source)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 			ON CONFLICT (code) DO NOTHING`,
-			c.Code, c.Origin, c.Facade, c.Label, nullString(c.SIN), nullUUID(c.TokenID), c.CreatedAt, c.ExpiresAt, nullTime(c.ApprovedAt))
+			c.Code, c.Origin, c.Facade, c.Label, nullString(c.SIN), nullUUID(c.TokenID), c.CreatedAt, c.ExpiresAt,
+			nullTime(c.ApprovedAt), nullString(c.Source))
 		if err != nil {
 			return fmt.Errorf("bitpay: insert pairing code: %w", err)
 		}
@@ -263,9 +268,10 @@ func (ps *Pairings) Claim(ctx context.Context, code, sin, label string) (*Issued
 
 // Request records a client-initiated pairing request for sin: a new pairing
 // code and a token that works once the operator approves the code (before
-// it expires). It fails with ErrTooManyRequests when maxWaiting requests
+// it expires). source is the client's address; it fails with
+// ErrTooManyRequests when perSource requests from it, or maxWaiting in all,
 // already wait.
-func (ps *Pairings) Request(ctx context.Context, sin, label string) (*Issued, error) {
+func (ps *Pairings) Request(ctx context.Context, sin, label, source string, perSource int) (*Issued, error) {
 	sin, ok := NormalizeSIN(sin)
 	if !ok {
 		return nil, ErrBadSIN
@@ -280,19 +286,19 @@ func (ps *Pairings) Request(ctx context.Context, sin, label string) (*Issued, er
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(0x6269747061797071)); err != nil {
 			return fmt.Errorf("bitpay: pairing request: %w", err)
 		}
-		var waiting int
+		var waiting, fromSource int
 		err := tx.QueryRow(ctx, `
-			SELECT count(*) FROM bitpay_pairing_codes
-			WHERE origin = 'client' AND approved_at IS NULL AND expires_at > $1`, now).Scan(&waiting)
+			SELECT count(*), count(*) FILTER (WHERE source = $2) FROM bitpay_pairing_codes
+			WHERE origin = 'client' AND approved_at IS NULL AND expires_at > $1`, now, source).Scan(&waiting, &fromSource)
 		if err != nil {
 			return fmt.Errorf("bitpay: pairing request: %w", err)
 		}
-		if waiting >= maxWaiting {
+		if waiting >= maxWaiting || fromSource >= perSource {
 			return ErrTooManyRequests
 		}
 		tok, hash := newToken()
 		c := &PairingCode{Origin: "client", Facade: FacadeMerchant, Label: label, SIN: sin, CreatedAt: now,
-			ExpiresAt: now.Add(CodeLifetime), TokenID: uuid.New()}
+			ExpiresAt: now.Add(CodeLifetime), TokenID: uuid.New(), Source: source}
 		if err := insertToken(ctx, tx, c.TokenID, hash, sin, label, now, time.Time{}); err != nil {
 			return err
 		}
@@ -342,7 +348,8 @@ func (ps *Pairings) Approve(ctx context.Context, code string) (*PairingCode, err
 	return out, nil
 }
 
-const codeColumns = `code, origin, facade, label, coalesce(sin, ''), created_at, expires_at, approved_at, claimed_at, token_id`
+const codeColumns = `code, origin, facade, label, coalesce(sin, ''), created_at, expires_at, approved_at, claimed_at, token_id,
+	coalesce(source, '')`
 
 func scanCode(row pgx.Row) (*PairingCode, error) {
 	var (
@@ -350,7 +357,7 @@ func scanCode(row pgx.Row) (*PairingCode, error) {
 		approved, claimed *time.Time
 		tokenID           *uuid.UUID
 	)
-	if err := row.Scan(&c.Code, &c.Origin, &c.Facade, &c.Label, &c.SIN, &c.CreatedAt, &c.ExpiresAt, &approved, &claimed, &tokenID); err != nil {
+	if err := row.Scan(&c.Code, &c.Origin, &c.Facade, &c.Label, &c.SIN, &c.CreatedAt, &c.ExpiresAt, &approved, &claimed, &tokenID, &c.Source); err != nil {
 		return nil, err
 	}
 	if approved != nil {

@@ -100,7 +100,7 @@ func TestClientRequest(t *testing.T) {
 	clk := &clock{now: time.Now().UTC()}
 	ps := NewPairings(pgtest.NewPool(t), clk.Now)
 
-	req, err := ps.Request(ctx, sinA, "pos terminal")
+	req, err := ps.Request(ctx, sinA, "pos terminal", "198.51.100.1", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestClientRequest(t *testing.T) {
 		t.Errorf("second approval: %v", err)
 	}
 
-	stale, err := ps.Request(ctx, sinB, "")
+	stale, err := ps.Request(ctx, sinB, "", "198.51.100.2", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestClientRequest(t *testing.T) {
 	if _, err := ps.Approve(ctx, stale.Code.Code); !errors.Is(err, ErrCodeExpired) {
 		t.Errorf("approving an expired request: %v", err)
 	}
-	if _, err := ps.Request(ctx, "bogus", ""); !errors.Is(err, ErrBadSIN) {
+	if _, err := ps.Request(ctx, "bogus", "", "198.51.100.2", 3); !errors.Is(err, ErrBadSIN) {
 		t.Errorf("request with a bad SIN: %v", err)
 	}
 	// Pruning deletes the stale request and its token, not the approved one.
@@ -148,15 +148,49 @@ func TestClientRequest(t *testing.T) {
 	}
 }
 
+// TestClientRequestsAreBounded: one client address may have only a few
+// requests waiting, so it cannot crowd out the others; all sources
+// together are bounded too.
 func TestClientRequestsAreBounded(t *testing.T) {
 	ctx := context.Background()
-	ps := NewPairings(pgtest.NewPool(t), nil)
-	for i := range maxWaiting {
-		if _, err := ps.Request(ctx, sinA, ""); err != nil {
-			t.Fatalf("request %d: %v", i, err)
+	pool := pgtest.NewPool(t)
+	ps := NewPairings(pool, nil)
+	for i := range 3 {
+		if _, err := ps.Request(ctx, sinA, "shop1", "198.51.100.7", 3); err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
 		}
 	}
-	if _, err := ps.Request(ctx, sinA, ""); !errors.Is(err, ErrTooManyRequests) {
-		t.Errorf("request %d: %v, want ErrTooManyRequests", maxWaiting+1, err)
+	if _, err := ps.Request(ctx, sinA, "shop1", "198.51.100.7", 3); !errors.Is(err, ErrTooManyRequests) {
+		t.Errorf("fourth request from one address: %v, want ErrTooManyRequests", err)
+	}
+	req, err := ps.Request(ctx, sinB, "real shop", "203.0.113.9", 3)
+	if err != nil {
+		t.Fatalf("a request from another address: %v", err)
+	}
+	list, err := ps.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources := map[string]int{}
+	for _, c := range list {
+		sources[c.Source]++
+	}
+	if sources["198.51.100.7"] != 3 || sources["203.0.113.9"] != 1 || list[0].Code != req.Code.Code {
+		t.Errorf("sources in the list: %v", sources)
+	}
+
+	// Fill the global bound from many addresses at once.
+	if _, err := pool.Exec(ctx, `
+		WITH tokens AS (
+			INSERT INTO bitpay_tokens (id, token_hash, sin, label, created_at)
+			SELECT gen_random_uuid(), sha256(('flood' || i)::bytea), $1, '', now() FROM generate_series(1, $2::int) i
+			RETURNING id)
+		INSERT INTO bitpay_pairing_codes (code, origin, label, sin, token_id, created_at, expires_at, source)
+		SELECT translate(substr(md5(id::text), 1, 7), '0', 'z'), 'client', '', $1, id, now(), now() + interval '15 minutes', id::text
+		FROM tokens`, sinA, maxWaiting-4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps.Request(ctx, sinB, "", "192.0.2.1", 3); !errors.Is(err, ErrTooManyRequests) {
+		t.Errorf("request %d in all: %v, want ErrTooManyRequests", maxWaiting+1, err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/transient-gateway/transient/internal/payments"
@@ -35,15 +36,32 @@ type server struct {
 	tok string
 }
 
-func newServer(t *testing.T, r *rates.Service) *server {
+func newServer(t *testing.T, r *rates.Service, mods ...func(*Config)) *server {
 	t.Helper()
 	node := regtest.StartT(t, regtest.Options{})
 	pool := pgtest.NewPool(t)
 	pay := payments.NewService(pool, payments.Config{Coins: []payments.Coin{{
 		Code: "LTC", Node: node.Client(regtest.MerchantWallet), Confirmations: 3, URIScheme: "litecoin",
 		Wallet: regtest.MerchantWallet}}})
-	svc := New(Config{Pool: pool, Payments: pay, Rates: r, DefaultCoin: "LTC",
-		CompleteConfirmations: map[string]int64{"LTC": 3}})
+	return newServerOn(t, pool, pay, r, mods...)
+}
+
+// newPairingServer is a server for tests of pairing and authentication
+// alone: no node, so no invoice can be created.
+func newPairingServer(t *testing.T, mods ...func(*Config)) *server {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	return newServerOn(t, pool, payments.NewService(pool, payments.Config{}), nil, mods...)
+}
+
+func newServerOn(t *testing.T, pool *pgxpool.Pool, pay *payments.Service, r *rates.Service, mods ...func(*Config)) *server {
+	t.Helper()
+	cfg := Config{Pool: pool, Payments: pay, Rates: r, DefaultCoin: "LTC",
+		CompleteConfirmations: map[string]int64{"LTC": 3}}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	svc := New(cfg)
 	pay.AddEventHook(svc)
 	router := chi.NewRouter()
 	svc.Mount(router)

@@ -35,7 +35,18 @@ type Config struct {
 	Heartbeat time.Duration
 	MaxStream time.Duration
 	Retry     time.Duration
-	Logger    *slog.Logger
+	// MaxStreams bounds the streams open at once on this server, and
+	// MaxStreamsPerPayment those of one payment (STREAM_MAX_OPEN,
+	// STREAM_MAX_PER_PAYMENT); defaults DefaultMaxStreams and
+	// DefaultMaxStreamsPerPayment. A stream beyond either is answered 503
+	// with Retry-After, and the page polls instead: every stream holds a
+	// connection and a file descriptor, which the rest of the API needs too.
+	MaxStreams           int
+	MaxStreamsPerPayment int
+	// FrameAncestors lists the origins that may show the page in a frame
+	// (CHECKOUT_FRAME_ANCESTORS); empty means none may.
+	FrameAncestors []string
+	Logger         *slog.Logger
 }
 
 // Server serves the checkout page and its live stream.
@@ -47,6 +58,9 @@ type Server struct {
 	heartbeat time.Duration
 	maxStream time.Duration
 	retry     time.Duration
+	slots     *streamSlots
+	csp       string
+	denyFrame bool
 	log       *slog.Logger
 }
 
@@ -80,8 +94,24 @@ func New(cfg Config) *Server {
 	if s.done == nil {
 		s.done = make(chan struct{})
 	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.MaxStreamsPerPayment <= 0 {
+		cfg.MaxStreamsPerPayment = DefaultMaxStreamsPerPayment
+	}
+	s.slots = newStreamSlots(cfg.MaxStreams, cfg.MaxStreamsPerPayment)
+	ancestors := "'none'"
+	if len(cfg.FrameAncestors) > 0 {
+		ancestors = strings.Join(cfg.FrameAncestors, " ")
+	}
+	s.csp = contentSecurityPolicy + "; frame-ancestors " + ancestors
+	s.denyFrame = len(cfg.FrameAncestors) == 0
 	return s
 }
+
+// OpenStreams returns how many streams are open on this server now.
+func (s *Server) OpenStreams() int { return s.slots.open() }
 
 // Mount adds the routes GET /payments/{id}/checkout (the page) and
 // GET /payments/{id}/stream (its Server-Sent Events) to r.
@@ -114,7 +144,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		s.writeErrorPage(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	writeHTML(w, http.StatusOK, body)
+	s.writeHTML(w, http.StatusOK, body)
 }
 
 // errorPages are the words of the HTML error pages, by status.
@@ -152,7 +182,7 @@ func (s *Server) writeErrorPage(w http.ResponseWriter, r *http.Request, status i
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "30")
 	}
-	writeHTML(w, status, renderError(v))
+	s.writeHTML(w, status, renderError(v))
 }
 
 // unavailable reports whether err means PostgreSQL could not be reached or
@@ -167,13 +197,18 @@ func unavailable(err error) bool {
 }
 
 // writeHTML writes an HTML page with the page's security headers. Pages
-// change with the payment, so none is cached.
-func writeHTML(w http.ResponseWriter, status int, body []byte) {
+// change with the payment, so none is cached; no other site may frame them
+// (clickjacking of the wallet and return buttons) unless FrameAncestors
+// lets it.
+func (s *Server) writeHTML(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("Content-Security-Policy", s.csp)
+	if s.denyFrame {
+		h.Set("X-Frame-Options", "DENY")
+	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)

@@ -400,7 +400,8 @@ func (h *Hub) refresh(t *topic) {
 		h.logRefreshError(t.id, err)
 		return
 	}
-	state, err := json.Marshal(p.JSON())
+	// The stream needs no key: it carries the public view.
+	state, err := json.Marshal(p.JSON().Public())
 	if err != nil {
 		h.log.Error("checkout: encode payment", "payment_id", t.id, "err", err)
 		return
@@ -477,11 +478,9 @@ func eventPayment(payload []byte) ([]byte, error) {
 	if len(body.Payment) == 0 || body.Payment[0] != '{' {
 		return nil, errors.New("no payment object")
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, body.Payment); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	// The event's payment is the whole one (webhooks carry it); the
+	// stream shows only the public view, which has no newlines.
+	return payments.PublicJSON(body.Payment)
 }
 
 // parseLastEventID reads a Last-Event-ID value: a sequence, or -1 when it is

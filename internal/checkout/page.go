@@ -188,6 +188,11 @@ type pageView struct {
 
 	ShowReturn  bool
 	RedirectURL string
+	// HasReturn says that the payment has a redirect URL, shown once it is
+	// PAID. The URL itself is not in the page before then, nor in the
+	// stream or the public JSON: the script reloads the page on PAID to
+	// get it.
+	HasReturn bool
 
 	Refresh   int // seconds; 0 = no meta refresh
 	Now       string
@@ -261,10 +266,13 @@ func newPageView(p *payments.Payment, now time.Time) pageView {
 			v.TimeLeft = words["timeup"].Text
 		}
 	}
-	if j.Status == payments.StatusPaid && j.RedirectURL != nil {
+	if j.RedirectURL != nil {
 		if u, err := url.Parse(*j.RedirectURL); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
-			v.ShowReturn = true
-			v.RedirectURL = *j.RedirectURL
+			v.HasReturn = true
+			if j.Status == payments.StatusPaid {
+				v.ShowReturn = true
+				v.RedirectURL = *j.RedirectURL
+			}
 		}
 	}
 	if !j.Status.Sticky() && j.Status != payments.StatusPaid {

@@ -280,8 +280,9 @@ func TestPageHandler(t *testing.T) {
 	for k, want := range map[string]string{
 		"Content-Type":            "text/html; charset=utf-8",
 		"Cache-Control":           "no-store",
-		"Content-Security-Policy": contentSecurityPolicy,
+		"Content-Security-Policy": contentSecurityPolicy + "; frame-ancestors 'none'",
 		"X-Content-Type-Options":  "nosniff",
+		"X-Frame-Options":         "DENY",
 	} {
 		if got := rec.Header().Get(k); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -30,7 +31,56 @@ const (
 	deadlineMargin = 2 * time.Second
 	// writeTimeout bounds one write to the client.
 	writeTimeout = 10 * time.Second
+	// DefaultMaxStreams is the default cap on the streams open at once. The
+	// daemon lowers it when its file descriptor limit is low.
+	DefaultMaxStreams = 2000
+	// DefaultMaxStreamsPerPayment is the default cap on one payment's
+	// streams: a buyer has a tab or two open, not dozens.
+	DefaultMaxStreamsPerPayment = 20
+	// busyRetryAfter is the Retry-After of a stream refused for the caps.
+	busyRetryAfter = "30"
 )
+
+// streamSlots counts the open streams, in all and per payment, and refuses
+// a stream beyond either cap.
+type streamSlots struct {
+	mu         sync.Mutex
+	max, perID int
+	total      int
+	byID       map[uuid.UUID]int
+}
+
+func newStreamSlots(maxTotal, perID int) *streamSlots {
+	return &streamSlots{max: maxTotal, perID: perID, byID: make(map[uuid.UUID]int)}
+}
+
+// acquire takes a slot for a stream of id; false means a cap is reached.
+func (s *streamSlots) acquire(id uuid.UUID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.total >= s.max || s.byID[id] >= s.perID {
+		return false
+	}
+	s.total++
+	s.byID[id]++
+	return true
+}
+
+// release gives back a slot taken by acquire.
+func (s *streamSlots) release(id uuid.UUID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.total--
+	if s.byID[id]--; s.byID[id] <= 0 {
+		delete(s.byID, id)
+	}
+}
+
+func (s *streamSlots) open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
 
 // writeEvent writes one SSE message: "id: <seq>", one "data:" line per line
 // of data (payment JSON has none, but the format allows it) and the blank
@@ -75,6 +125,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusServiceUnavailable, "shutting_down", "the server is restarting; try again shortly")
 		return
 	}
+	// The caps are checked before anything else is spent on the stream.
+	if !s.slots.acquire(id) {
+		w.Header().Set("Retry-After", busyRetryAfter)
+		writeJSONError(w, http.StatusServiceUnavailable, "too_many_streams",
+			"too many live streams are open; poll GET /payments/{id} instead, or try again later")
+		return
+	}
+	defer s.slots.release(id)
 	// Unknown payments get a 404 here, which also stops EventSource from
 	// reconnecting; the hub would only poll them in vain.
 	if _, err := s.src.Get(r.Context(), id); err != nil {

@@ -57,9 +57,9 @@ func TestParseLastEventID(t *testing.T) {
 }
 
 func TestEventPayment(t *testing.T) {
-	got, err := eventPayment([]byte(`{"payment_id": "x", "payment": {"id": "x",` + "\n" + ` "amount": 1.25}, "sequence": 2}`))
+	got, err := eventPayment([]byte(`{"payment_id": "x", "payment": {"id": "x",` + "\n" + ` "amount": 1.25, "metadata": {"email": "ada@example.com"}, "order_id": "A-1"}, "sequence": 2}`))
 	if err != nil || string(got) != `{"id":"x","amount":1.25}` {
-		t.Errorf("got %s, %v; want the payment object on one line", got, err)
+		t.Errorf("got %s, %v; want the public payment object on one line", got, err)
 	}
 	for _, bad := range []string{`{}`, `{"payment": null}`, `{"payment": 3}`, `not json`} {
 		if _, err := eventPayment([]byte(bad)); err == nil {
@@ -201,10 +201,11 @@ func status(t *testing.T, ev sseEvent) payments.Status {
 
 // streamEnv is a checkout server on a real HTTP server, over a fake source.
 type streamEnv struct {
-	src  *fakeSource
-	hub  *Hub
-	srv  *httptest.Server
-	stop func() // closes the server's Done channel
+	src    *fakeSource
+	hub    *Hub
+	srv    *httptest.Server
+	server *Server
+	stop   func() // closes the server's Done channel
 }
 
 func newStreamEnv(t *testing.T, poll time.Duration, mod ...func(*Config)) *streamEnv {
@@ -217,10 +218,11 @@ func newStreamEnv(t *testing.T, poll time.Duration, mod ...func(*Config)) *strea
 		m(&cfg)
 	}
 	r := chi.NewRouter()
-	New(cfg).Mount(r)
+	server := New(cfg)
+	server.Mount(r)
 	srv := httptest.NewServer(r)
 	var once sync.Once
-	e := &streamEnv{src: src, hub: hub, srv: srv, stop: func() { once.Do(func() { close(done) }) }}
+	e := &streamEnv{src: src, hub: hub, srv: srv, server: server, stop: func() { once.Do(func() { close(done) }) }}
 	t.Cleanup(func() {
 		e.stop()
 		hub.Close()
@@ -281,7 +283,7 @@ func TestStreamSendsCurrentStateOnConnect(t *testing.T) {
 		t.Errorf("first message id %s status %s, want id 2 status PENDING", ev.ID, status(t, ev))
 	}
 	e.src.mu.Lock()
-	want, _ := json.Marshal(e.src.payments[p.ID].JSON())
+	want, _ := json.Marshal(e.src.payments[p.ID].JSON().Public())
 	e.src.mu.Unlock()
 	if ev.Data != string(want) {
 		t.Errorf("data = %s\nwant the payment object %s", ev.Data, want)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -16,6 +17,9 @@ import (
 	"time"
 
 	"github.com/joho/godotenv"
+
+	"github.com/transient-gateway/transient/internal/coind"
+	"github.com/transient-gateway/transient/internal/throttle"
 )
 
 // Coin is the configuration of one coin.
@@ -25,6 +29,9 @@ type Coin struct {
 	RPCCookieFile string
 	Confirmations int64
 	URIScheme     string
+	// MaxAmount is the largest amount one payment may ask for, in base
+	// units; 0 means the coin's default (payments.DefaultMaxAmount).
+	MaxAmount int64
 }
 
 // Config is every setting of transientd.
@@ -40,6 +47,23 @@ type Config struct {
 	APIKeys              []string
 	AllowUnauthenticated bool
 	NotifyToken          string
+
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client, for the per-client limits; empty means the connection's
+	// address is the client.
+	TrustedProxies []netip.Prefix
+	// AuthFailuresPerMinute is how many failed authentications (API key,
+	// NOTIFY_TOKEN, BitPay token or signature) one client may make a
+	// minute, in bursts of as many; 0 means no limit.
+	AuthFailuresPerMinute int
+	// StreamMaxOpen caps the checkout streams open at once (0: sized from
+	// the file descriptor limit at start); StreamMaxPerPayment those of one
+	// payment.
+	StreamMaxOpen       int
+	StreamMaxPerPayment int
+	// FrameAncestors lists the origins that may show the checkout page in
+	// a frame; empty means none.
+	FrameAncestors []string
 
 	PaymentExpiry    time.Duration
 	TolerancePercent string // as given; ToleranceBP holds the parsed value
@@ -86,28 +110,33 @@ func Load(getenv func(string) string, envFile string) (*Config, error) {
 	}
 	p := &parser{getenv: getenv}
 	c := &Config{
-		ListenAddr:           p.addr("LISTEN_ADDR", "127.0.0.1:8080"),
-		MetricsAddr:          p.optionalAddr("METRICS_ADDR"),
-		PublicURL:            p.publicURL("PUBLIC_URL"),
-		RPCTimeout:           p.duration("RPC_TIMEOUT", 5*time.Second, time.Second, 5*time.Minute),
-		APIKeys:              p.list("API_KEYS"),
-		AllowUnauthenticated: p.boolean("ALLOW_UNAUTHENTICATED", false),
-		NotifyToken:          p.get("NOTIFY_TOKEN"),
-		PaymentExpiry:        p.duration("PAYMENT_EXPIRY", 0, 0, 365*24*time.Hour),
-		MonitoringWindow:     p.duration("MONITORING_WINDOW", 24*time.Hour, 0, 365*24*time.Hour),
-		MigrateOnStart:       p.boolean("MIGRATE_ON_START", true),
-		CatchUpInterval:      p.duration("CATCHUP_INTERVAL", 30*time.Second, 100*time.Millisecond, 24*time.Hour),
-		DeadlineInterval:     p.duration("DEADLINE_INTERVAL", 10*time.Second, 100*time.Millisecond, time.Hour),
-		HintWorkers:          p.intRange("HINT_WORKERS", 32, 1, 1000),
-		JobRescueAfter:       p.duration("JOB_RESCUE_AFTER", time.Minute, 5*time.Second, 24*time.Hour),
-		WebhookURL:           p.webhookURL("PAYMENT_WEBHOOK_URL"),
-		WebhookSecret:        p.get("PAYMENT_WEBHOOK_SECRET"),
-		WebhookMaxAge:        p.duration("WEBHOOK_MAX_AGE", 72*time.Hour, time.Minute, 90*24*time.Hour),
-		WebhookLogRetention:  p.duration("WEBHOOK_LOG_RETENTION", 30*24*time.Hour, time.Hour, 3650*24*time.Hour),
-		WebhookAllowPrivate:  p.boolean("WEBHOOK_ALLOW_PRIVATE", false),
-		WebhookWorkers:       p.intRange("WEBHOOK_WORKERS", 32, 1, 1000),
-		HTTPDrainTimeout:     p.duration("HTTP_DRAIN_TIMEOUT", 15*time.Second, time.Second, 10*time.Minute),
-		JobDrainTimeout:      p.duration("JOB_DRAIN_TIMEOUT", 10*time.Second, time.Second, 10*time.Minute),
+		ListenAddr:            p.addr("LISTEN_ADDR", "127.0.0.1:8080"),
+		MetricsAddr:           p.optionalAddr("METRICS_ADDR"),
+		PublicURL:             p.publicURL("PUBLIC_URL"),
+		RPCTimeout:            p.duration("RPC_TIMEOUT", 5*time.Second, time.Second, 5*time.Minute),
+		APIKeys:               p.list("API_KEYS"),
+		AllowUnauthenticated:  p.boolean("ALLOW_UNAUTHENTICATED", false),
+		NotifyToken:           p.get("NOTIFY_TOKEN"),
+		TrustedProxies:        p.prefixes("TRUSTED_PROXIES"),
+		AuthFailuresPerMinute: p.intRange("AUTH_FAILURES_PER_MINUTE", 10, 0, 100000),
+		StreamMaxOpen:         p.intRange("STREAM_MAX_OPEN", 0, 0, 1000000),
+		StreamMaxPerPayment:   p.intRange("STREAM_MAX_PER_PAYMENT", 20, 1, 100000),
+		FrameAncestors:        p.origins("CHECKOUT_FRAME_ANCESTORS"),
+		PaymentExpiry:         p.duration("PAYMENT_EXPIRY", 0, 0, 365*24*time.Hour),
+		MonitoringWindow:      p.duration("MONITORING_WINDOW", 24*time.Hour, 0, 365*24*time.Hour),
+		MigrateOnStart:        p.boolean("MIGRATE_ON_START", true),
+		CatchUpInterval:       p.duration("CATCHUP_INTERVAL", 30*time.Second, 100*time.Millisecond, 24*time.Hour),
+		DeadlineInterval:      p.duration("DEADLINE_INTERVAL", 10*time.Second, 100*time.Millisecond, time.Hour),
+		HintWorkers:           p.intRange("HINT_WORKERS", 32, 1, 1000),
+		JobRescueAfter:        p.duration("JOB_RESCUE_AFTER", time.Minute, 5*time.Second, 24*time.Hour),
+		WebhookURL:            p.webhookURL("PAYMENT_WEBHOOK_URL"),
+		WebhookSecret:         p.get("PAYMENT_WEBHOOK_SECRET"),
+		WebhookMaxAge:         p.duration("WEBHOOK_MAX_AGE", 72*time.Hour, time.Minute, 90*24*time.Hour),
+		WebhookLogRetention:   p.duration("WEBHOOK_LOG_RETENTION", 30*24*time.Hour, time.Hour, 3650*24*time.Hour),
+		WebhookAllowPrivate:   p.boolean("WEBHOOK_ALLOW_PRIVATE", false),
+		WebhookWorkers:        p.intRange("WEBHOOK_WORKERS", 32, 1, 1000),
+		HTTPDrainTimeout:      p.duration("HTTP_DRAIN_TIMEOUT", 15*time.Second, time.Second, 10*time.Minute),
+		JobDrainTimeout:       p.duration("JOB_DRAIN_TIMEOUT", 10*time.Second, time.Second, 10*time.Minute),
 	}
 	p.databaseAndLogs(c)
 	c.TolerancePercent, c.ToleranceBP = p.percent("PAYMENT_TOLERANCE_PERCENT")
@@ -134,6 +163,10 @@ func (c *Config) Validate() error {
 	}
 	if c.NotifyToken != "" && len(c.NotifyToken) < 16 {
 		errs = append(errs, errors.New("config: NOTIFY_TOKEN must be at least 16 characters long"))
+	}
+	// A short secret can be guessed from one signed webhook.
+	if c.WebhookSecret != "" && len(c.WebhookSecret) < 16 {
+		errs = append(errs, errors.New("config: PAYMENT_WEBHOOK_SECRET must be at least 16 bytes long (e.g. openssl rand -hex 32)"))
 	}
 	if c.MetricsAddr != "" && c.MetricsAddr == c.ListenAddr {
 		errs = append(errs, errors.New("config: METRICS_ADDR must differ from LISTEN_ADDR (leave it empty to serve /metrics on LISTEN_ADDR)"))
@@ -268,6 +301,33 @@ func (p *parser) webhookURL(key string) string {
 	return v
 }
 
+// prefixes reads a list of addresses and CIDR networks.
+func (p *parser) prefixes(key string) []netip.Prefix {
+	v := p.get(key)
+	out, err := throttle.ParsePrefixes(v)
+	if err != nil {
+		p.failValue(key, v, "comma-separated addresses or CIDR networks, e.g. 127.0.0.1,10.0.0.0/8")
+		return nil
+	}
+	return out
+}
+
+// originRE is what a frame-ancestors source may be here: a scheme and
+// host, optionally a port, with an optional leading *. for subdomains.
+var originRE = regexp.MustCompile(`^https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?$`)
+
+// origins reads a list of origins such as https://shop.example.
+func (p *parser) origins(key string) []string {
+	list := p.list(key)
+	for _, o := range list {
+		if !originRE.MatchString(o) {
+			p.failValue(key, o, "comma-separated origins such as https://shop.example or https://*.shop.example")
+			return nil
+		}
+	}
+	return list
+}
+
 func (p *parser) list(key string) []string {
 	var out []string
 	for _, s := range strings.Split(p.get(key), ",") {
@@ -400,6 +460,13 @@ func (p *parser) coins(needNode bool) []Coin {
 			def = 6
 		}
 		c.Confirmations = int64(p.intRange(code+"_CONFIRMATIONS", int(def), 0, 1000))
+		if v := p.get(code + "_MAX_AMOUNT"); v != "" {
+			units, err := coind.ParseAmount(v)
+			if err != nil || units <= 0 {
+				p.failValue(code+"_MAX_AMOUNT", v, "an amount in coins greater than 0, e.g. 1000 or 0.5")
+			}
+			c.MaxAmount = units
+		}
 		c.URIScheme = strings.ToLower(p.get(code + "_URI_SCHEME"))
 		if c.URIScheme == "" {
 			c.URIScheme = defaultURIScheme[code]

@@ -112,6 +112,15 @@ func TestLoadRefusals(t *testing.T) {
 		{"short notify token", map[string]string{"NOTIFY_TOKEN": "abc"}, "NOTIFY_TOKEN must be at least 16 characters"},
 		{"bad public url", map[string]string{"PUBLIC_URL": "pay.example.com"}, `PUBLIC_URL="pay.example.com": want the absolute http(s) URL`},
 		{"bad webhook url", map[string]string{"PAYMENT_WEBHOOK_URL": "ftp://x"}, "PAYMENT_WEBHOOK_URL: want an absolute http(s) URL"},
+		{"short webhook secret", map[string]string{"PAYMENT_WEBHOOK_SECRET": "x"}, "PAYMENT_WEBHOOK_SECRET must be at least 16 bytes"},
+		{"webhook secret of 15 bytes", map[string]string{"PAYMENT_WEBHOOK_SECRET": "0123456789abcde"}, "PAYMENT_WEBHOOK_SECRET must be at least 16 bytes"},
+		{"bad trusted proxy", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,proxy"}, `TRUSTED_PROXIES="10.0.0.0/8,proxy": want comma-separated addresses or CIDR networks`},
+		{"bad auth failure limit", map[string]string{"AUTH_FAILURES_PER_MINUTE": "-1"}, `AUTH_FAILURES_PER_MINUTE="-1": want a whole number from 0`},
+		{"no streams per payment", map[string]string{"STREAM_MAX_PER_PAYMENT": "0"}, `STREAM_MAX_PER_PAYMENT="0": want a whole number from 1`},
+		{"bad frame ancestor", map[string]string{"CHECKOUT_FRAME_ANCESTORS": "https://shop.example/path"}, `CHECKOUT_FRAME_ANCESTORS="https://shop.example/path": want comma-separated origins`},
+		{"frame ancestor keyword", map[string]string{"CHECKOUT_FRAME_ANCESTORS": "*"}, `CHECKOUT_FRAME_ANCESTORS="*": want comma-separated origins`},
+		{"bad max amount", map[string]string{"LTC_MAX_AMOUNT": "lots"}, `LTC_MAX_AMOUNT="lots": want an amount in coins greater than 0`},
+		{"zero max amount", map[string]string{"DOGE_MAX_AMOUNT": "0"}, `DOGE_MAX_AMOUNT="0": want an amount in coins greater than 0`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,6 +138,32 @@ func TestLoadRefusals(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSecurityKeys(t *testing.T) {
+	c, err := Load(env(minimal()), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AuthFailuresPerMinute != 10 || c.StreamMaxOpen != 0 || c.StreamMaxPerPayment != 20 || c.TrustedProxies != nil ||
+		c.FrameAncestors != nil || c.Coins[0].MaxAmount != 0 {
+		t.Errorf("defaults: %+v", c)
+	}
+	kv := minimal()
+	kv["TRUSTED_PROXIES"] = "127.0.0.1, 10.0.0.0/8, ::1"
+	kv["AUTH_FAILURES_PER_MINUTE"] = "0"
+	kv["STREAM_MAX_OPEN"] = "500"
+	kv["STREAM_MAX_PER_PAYMENT"] = "5"
+	kv["CHECKOUT_FRAME_ANCESTORS"] = "https://shop.example, https://*.shop.example:8443"
+	kv["LTC_MAX_AMOUNT"] = "1000.5"
+	kv["PAYMENT_WEBHOOK_SECRET"] = "0123456789abcdef"
+	if c, err = Load(env(kv), ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.TrustedProxies) != 3 || c.TrustedProxies[1].String() != "10.0.0.0/8" || c.AuthFailuresPerMinute != 0 ||
+		c.StreamMaxOpen != 500 || c.StreamMaxPerPayment != 5 || len(c.FrameAncestors) != 2 || c.Coins[1].MaxAmount != 100_050_000_000 {
+		t.Errorf("overrides: %+v", c)
 	}
 }
 

@@ -160,6 +160,19 @@ func (m *Metrics) HTTPRequest(method, route string, status int, d time.Duration)
 	m.httpDuration.WithLabelValues(method, route).Observe(d.Seconds())
 }
 
+// WatchStreams adds the gauge transient_checkout_streams_open, read from
+// open at scrape time: the checkout page's live streams open on this
+// process, which STREAM_MAX_OPEN caps.
+func (m *Metrics) WatchStreams(open func() int) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "checkout_streams_open",
+		Help: "Checkout event streams (GET /payments/{id}/stream) open on this process.",
+	}, func() float64 { return float64(open()) }))
+}
+
 // HintReceived counts one accepted notification hint of kind ("tx" or
 // "block") for coin.
 func (m *Metrics) HintReceived(kind, coin string) {

@@ -82,12 +82,26 @@ func TestNilMetricsDoNothing(t *testing.T) {
 	m.HintReceived("tx", "LTC")
 	m.WebhookAttempt("webhook", "delivered", time.Millisecond)
 	m.WatchDatabase(nil, DatabaseOptions{})
+	m.WatchStreams(func() int { return 1 })
 	if m.NodeObserver("LTC") != nil {
 		t.Error("a nil Metrics gives a node observer")
 	}
 	err := m.WorkerMiddleware().Work(context.Background(), &rivertype.JobRow{Kind: "x"}, func(context.Context) error { return nil })
 	if err != nil {
 		t.Error(err)
+	}
+}
+
+func TestWatchStreams(t *testing.T) {
+	m := New()
+	open := 7
+	m.WatchStreams(func() int { return open })
+	if got := value(t, m.Registry(), "transient_checkout_streams_open", nil); got != 7 {
+		t.Errorf("gauge %v, want 7", got)
+	}
+	open = 0
+	if got := value(t, m.Registry(), "transient_checkout_streams_open", nil); got != 0 {
+		t.Errorf("gauge %v after the streams closed, want 0", got)
 	}
 }
 

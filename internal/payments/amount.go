@@ -104,7 +104,7 @@ func isDecimalText(s string) bool {
 			return false
 		}
 	}
-	return dots <= 1 && digits > 0
+	return dots <= 1 && digits > 0 && s[0] != '.' && s[len(s)-1] != '.'
 }
 
 func invalidAmount(msg string) error {

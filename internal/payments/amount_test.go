@@ -36,6 +36,8 @@ func TestParseAmount(t *testing.T) {
 		{in: "-0.00000001", wantErr: "amount must be greater than 0"},
 		{in: "1e3", wantErr: "amount must be a plain decimal number such as 10.5, without an exponent"},
 		{in: "1E-8", wantErr: "amount must be a plain decimal number such as 10.5, without an exponent"},
+		{in: "1.", wantErr: "amount must be a decimal number such as 10.5"},
+		{in: ".5", wantErr: "amount must be a decimal number such as 10.5"},
 		{in: " 1", wantErr: "amount must not contain spaces"},
 		{in: "1 ", wantErr: "amount must not contain spaces"},
 		{in: "1 000", wantErr: "amount must be a decimal number such as 10.5"},

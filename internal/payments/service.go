@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -44,6 +43,26 @@ type Coin struct {
 	// Wallet is the node wallet's name ("" for the default wallet), used to
 	// drop notifications about the node's other wallets.
 	Wallet string
+	// MaxAmount is the largest amount one payment may ask for; zero means
+	// DefaultMaxAmount(Code).
+	MaxAmount Amount
+}
+
+// DefaultMaxAmount is the largest amount a payment in the coin may ask for
+// unless configured otherwise: the coin's whole supply for Bitcoin (21
+// million) and Litecoin (84 million). Dogecoin has no supply cap (about 5
+// billion are added a year), so it gets MaxAmount, ten billion: several
+// percent of all dogecoins, far above any real payment and far below where
+// sums of amounts could overflow. Other coins get MaxAmount too.
+func DefaultMaxAmount(code string) Amount {
+	switch code {
+	case "BTC":
+		return 21_000_000 * UnitsPerCoin
+	case "LTC":
+		return 84_000_000 * UnitsPerCoin
+	default:
+		return MaxAmount
+	}
 }
 
 // Config configures a Service.
@@ -116,6 +135,9 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 		s.cfg.NodeTimeout = 5 * time.Second
 	}
 	for _, c := range cfg.Coins {
+		if c.MaxAmount <= 0 || c.MaxAmount > MaxAmount {
+			c.MaxAmount = DefaultMaxAmount(c.Code)
+		}
 		s.coins[c.Code] = c
 		s.codes = append(s.codes, c.Code)
 	}
@@ -215,8 +237,8 @@ func (s *Service) validate(req CreateRequest, now time.Time) (*Payment, Coin, er
 		}
 		return nil, Coin{}, &Error{Code: CodeUnsupportedCurrency, Field: "currency", Message: msg}
 	}
-	if req.Amount <= 0 || req.Amount > MaxAmount {
-		return nil, Coin{}, invalidAmount(fmt.Sprintf("amount must be greater than 0 and at most %s", MaxAmount))
+	if req.Amount <= 0 || req.Amount > coin.MaxAmount {
+		return nil, Coin{}, invalidAmount(fmt.Sprintf("amount must be greater than 0 and at most %s %s", coin.MaxAmount, coin.Code))
 	}
 	p := &Payment{
 		ID:            uuid.New(),
@@ -231,11 +253,11 @@ func (s *Service) validate(req CreateRequest, now time.Time) (*Payment, Coin, er
 		CreatedAt:     now,
 		UpdatedAt:     now,
 	}
-	if len(req.Label) > maxLabelLen || !utf8.ValidString(req.Label) {
-		return nil, Coin{}, invalidField("account", fmt.Sprintf("account must be valid UTF-8 of at most %d bytes", maxLabelLen))
+	if err := checkText("account", req.Label, maxLabelLen); err != nil {
+		return nil, Coin{}, err
 	}
-	if len(req.OrderID) > maxOrderIDLen || !utf8.ValidString(req.OrderID) {
-		return nil, Coin{}, invalidField("order_id", fmt.Sprintf("order_id must be valid UTF-8 of at most %d bytes", maxOrderIDLen))
+	if err := checkText("order_id", req.OrderID, maxOrderIDLen); err != nil {
+		return nil, Coin{}, err
 	}
 	if req.Confirmations != nil {
 		if n := *req.Confirmations; n < 0 || n > maxConfirmations {
@@ -253,26 +275,27 @@ func (s *Service) validate(req CreateRequest, now time.Time) (*Payment, Coin, er
 		p.SettleConfirmations = max(*req.SettleConfirmations, p.Confirmations)
 	}
 	if len(req.Metadata) > 0 {
-		if len(req.Metadata) > maxMetadataLen {
-			return nil, Coin{}, invalidField("metadata", fmt.Sprintf("metadata must be at most %d bytes of JSON", maxMetadataLen))
-		}
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(req.Metadata, &obj); err != nil || obj == nil {
-			return nil, Coin{}, invalidField("metadata", "metadata must be a JSON object")
+		if err := CheckMetadata("metadata", req.Metadata); err != nil {
+			return nil, Coin{}, err
 		}
 	}
 	if req.CallbackURL != "" {
 		if err := webhook.ValidateCallbackURL(req.CallbackURL, s.cfg.AllowPrivateCallbacks); err != nil {
 			return nil, Coin{}, invalidField("callback_url", callbackMessage(err))
 		}
-		p.CallbackURL = req.CallbackURL
+		p.CallbackURL = webhook.NormalizeURL(req.CallbackURL)
 	}
 	if req.RedirectURL != "" {
 		u, err := url.Parse(req.RedirectURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(req.RedirectURL) > maxURLLen {
 			return nil, Coin{}, invalidField("redirect_url", fmt.Sprintf("redirect_url must be an absolute http or https URL of at most %d bytes", maxURLLen))
 		}
-		p.RedirectURL = req.RedirectURL
+		// The buyer's browser receives this URL: credentials in it would
+		// be handed to every buyer.
+		if u.User != nil {
+			return nil, Coin{}, invalidField("redirect_url", "redirect_url must not contain user:password@; the buyer's browser would receive it")
+		}
+		p.RedirectURL = webhook.NormalizeURL(req.RedirectURL)
 	}
 	switch {
 	case req.ExpiresIn != 0 && !req.ExpiresAt.IsZero():
@@ -302,7 +325,8 @@ func callbackMessage(err error) string {
 		return "callback_url points at a loopback, private or link-local address; use a public address " +
 			"(or set WEBHOOK_ALLOW_PRIVATE=true when the shop runs on your network)"
 	}
-	return fmt.Sprintf("callback_url must be an absolute http or https URL of at most %d bytes", maxURLLen)
+	return fmt.Sprintf("callback_url must be an absolute http or https URL of at most %d bytes, "+
+		"with a name or a dotted address (such as 203.0.113.5) as host", maxURLLen)
 }
 
 // Get returns the payment with the given id, or an error wrapping

@@ -192,6 +192,12 @@ func encodeCursor(at time.Time, id uuid.UUID) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
+// The range of times a cursor may hold.
+var (
+	minCursorMicros = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	maxCursorMicros = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC).UnixMicro()
+)
+
 func decodeCursor(s string) (time.Time, uuid.UUID, error) {
 	bad := &Error{Code: CodeInvalidCursor, Field: "cursor", Message: "cursor is not one this server returned; start the listing again without it"}
 	raw, err := base64.RawURLEncoding.DecodeString(s)
@@ -203,7 +209,9 @@ func decodeCursor(s string) (time.Time, uuid.UUID, error) {
 		return time.Time{}, uuid.Nil, bad
 	}
 	us, err := strconv.ParseInt(micros, 10, 64)
-	if err != nil {
+	// A time outside years 1 to 9999 is no payment's, and pgx would wrap
+	// it around rather than refuse it.
+	if err != nil || us < minCursorMicros || us > maxCursorMicros {
 		return time.Time{}, uuid.Nil, bad
 	}
 	id, err := uuid.Parse(idText)

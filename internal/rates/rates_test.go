@@ -294,3 +294,12 @@ func TestHTTPSourceErrors(t *testing.T) {
 		t.Errorf("empty answer: err = %v", err)
 	}
 }
+
+func TestKnownCurrency(t *testing.T) {
+	for code, want := range map[string]bool{"USD": true, "EUR": true, "JPY": true, "XAU": true, "DOGE": true, "BTC": true,
+		"XX": false, "ABC": false, "USDT": false, "": false, "usd": false} {
+		if got := KnownCurrency(code); got != want {
+			t.Errorf("KnownCurrency(%q) = %v, want %v", code, got, want)
+		}
+	}
+}

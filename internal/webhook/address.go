@@ -106,12 +106,86 @@ func ValidateCallbackURL(raw string, allowPrivate bool) error {
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return fmt.Errorf("%w: %s is a loopback name", ErrAddressRefused, u.Hostname())
 	}
-	if ip, err := netip.ParseAddr(u.Hostname()); err == nil {
+	if ip, err := netip.ParseAddr(strings.TrimSuffix(u.Hostname(), ".")); err == nil {
 		if reason := nonPublicReason(ip); reason != "" {
 			return fmt.Errorf("%w: %s is %s", ErrAddressRefused, ip, reason)
 		}
 	}
 	return nil
+}
+
+// legacyIPv4 reads host the way inet_aton does: one to four parts
+// separated by dots, each decimal, octal (leading 0) or hex (0x), the last
+// part filling the remaining bytes. "2130706433", "0x7f000001", "127.1",
+// "0177.0.0.1" and "0" are all IPv4 addresses to some resolvers and names
+// to others. ok is false when host is not such a form.
+func legacyIPv4(host string) (ip netip.Addr, ok bool) {
+	host = strings.TrimSuffix(host, ".")
+	parts := strings.Split(host, ".")
+	if host == "" || len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	vals := make([]uint64, len(parts))
+	for i, p := range parts {
+		base, digits := 10, p
+		switch {
+		case len(p) > 1 && (p[:2] == "0x" || p[:2] == "0X"):
+			base, digits = 16, p[2:]
+		case len(p) > 1 && p[0] == '0':
+			base, digits = 8, p[1:]
+		}
+		if digits == "" && base != 16 {
+			return netip.Addr{}, false
+		}
+		var v uint64
+		for _, c := range strings.ToLower(digits) {
+			d := strings.IndexRune("0123456789abcdef"[:base], c)
+			if d < 0 {
+				return netip.Addr{}, false
+			}
+			v = v*uint64(base) + uint64(d)
+			if v > 1<<32 {
+				return netip.Addr{}, false
+			}
+		}
+		vals[i] = v
+	}
+	var n uint64
+	for i, v := range vals[:len(vals)-1] {
+		if v > 255 {
+			return netip.Addr{}, false
+		}
+		n |= v << (8 * (3 - i))
+	}
+	last := vals[len(vals)-1]
+	if last >= 1<<(8*(5-len(vals))) {
+		return netip.Addr{}, false
+	}
+	n |= last
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), true
+}
+
+// NormalizeURL returns raw with its scheme in lower case (HTTPS://x is
+// https://x: schemes are case-insensitive), and otherwise unchanged, so
+// that what is stored and compared is one spelling. raw must already have
+// passed ValidateCallbackURL or a check of the same scheme.
+func NormalizeURL(raw string) string {
+	i := strings.IndexByte(raw, ':')
+	if i <= 0 {
+		return raw
+	}
+	return strings.ToLower(raw[:i]) + raw[i:]
+}
+
+// RedactURL hides the password of a URL's user:pass@ part (user:xxxxx@),
+// for the delivery log and the daemon's log; unparsable input is returned
+// as it is, having no credentials a parser would use.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
 }
 
 // parseDestination parses a destination URL and checks its scheme and host.
@@ -128,6 +202,19 @@ func parseDestination(raw string) (*url.URL, error) {
 	}
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("%w: no host", ErrInvalidURL)
+	}
+	// A number as host is an address to some resolvers and a name to
+	// others (Go's says "no such host"): refuse every such form but the
+	// usual dotted quad, which netip reads.
+	if host := u.Hostname(); !strings.Contains(host, ":") {
+		if _, err := netip.ParseAddr(strings.TrimSuffix(host, ".")); err != nil {
+			if ip, ok := legacyIPv4(host); ok {
+				if reason := nonPublicReason(ip); reason != "" {
+					return nil, fmt.Errorf("%w: %s is %s, %s", ErrAddressRefused, host, ip, reason)
+				}
+				return nil, fmt.Errorf("%w: write the address %s as %s", ErrInvalidURL, host, ip)
+			}
+		}
 	}
 	return u, nil
 }

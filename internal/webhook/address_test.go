@@ -130,6 +130,19 @@ func TestValidateCallbackURL(t *testing.T) {
 		{"http://0.0.0.0/hook", false, ErrAddressRefused},
 		{"http://100.64.0.1/hook", false, ErrAddressRefused},
 
+		// Numbers as hosts: addresses to some resolvers, names to others.
+		{"http://2130706433:9/cb", false, ErrAddressRefused},
+		{"http://0x7f000001:9/cb", false, ErrAddressRefused},
+		{"http://017700000001:9/cb", false, ErrAddressRefused},
+		{"http://127.1:9/cb", false, ErrAddressRefused},
+		{"http://0177.0.0.1:9/cb", false, ErrAddressRefused},
+		{"http://0/", false, ErrAddressRefused},
+		{"http://127.0.0.1.:9/", false, ErrAddressRefused},
+		{"http://134744072/hook", false, ErrInvalidURL}, // 8.8.8.8, but only to some resolvers
+		{"http://8.8.8.8./hook", false, nil},
+		{"http://cafe.example/hook", false, nil},
+		{"http://1.2.3.4.5/hook", false, nil},
+
 		{"http://127.0.0.1:8080/hook", true, nil},
 		{"http://localhost/hook", true, nil},
 		{"http://169.254.169.254/", true, nil},
@@ -147,5 +160,35 @@ func TestValidateCallbackURL(t *testing.T) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestLegacyIPv4(t *testing.T) {
+	for host, want := range map[string]string{
+		"2130706433": "127.0.0.1", "0x7f000001": "127.0.0.1", "0X7F.1": "127.0.0.1", "127.1": "127.0.0.1",
+		"0177.0.0.1": "127.0.0.1", "0": "0.0.0.0", "10.0x10.1": "10.16.0.1", "1.2.3.4.": "1.2.3.4",
+		"4294967296": "", "256.1.1.1": "", "1.2.3.256": "", "1.2.65536": "", "08": "", "0x": "0.0.0.0",
+		"shop": "", "": "", "1.2.3.4.5": "", "1..2": "",
+	} {
+		ip, ok := legacyIPv4(host)
+		got := ""
+		if ok {
+			got = ip.String()
+		}
+		if got != want {
+			t.Errorf("legacyIPv4(%q) = %q, want %q", host, got, want)
+		}
+	}
+}
+
+func TestNormalizeAndRedactURL(t *testing.T) {
+	if got := NormalizeURL("HTTPS://Shop.example/Path?Q=1"); got != "https://Shop.example/Path?Q=1" {
+		t.Errorf("NormalizeURL = %q", got)
+	}
+	if got := RedactURL("https://user:secret@shop.example/hook"); got != "https://user:xxxxx@shop.example/hook" {
+		t.Errorf("RedactURL = %q", got)
+	}
+	if got := RedactURL("https://shop.example/hook?k=v"); got != "https://shop.example/hook?k=v" {
+		t.Errorf("RedactURL changed a URL without credentials: %q", got)
 	}
 }

@@ -841,3 +841,27 @@ func TestRescueAfterProcessDied(t *testing.T) {
 		t.Errorf("receiver: got %d requests (%+v), want one, attempt 2", len(reqs), reqs)
 	}
 }
+
+// TestCallbackCredentialsHiddenInLog: a callback URL's user:pass@ reaches
+// the shop's receiver, and the delivery log (API and CLI) shows it without
+// the password.
+func TestCallbackCredentialsHiddenInLog(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	rc := newReceiver(t, nil)
+	p := newProcess(t, pool, Config{Backoff: fastBackoff, AllowPrivate: true}, true)
+	msg := newMessage()
+	msg.CallbackURL = strings.Replace(rc.srv.URL, "http://", "http://shop:s3cret-pw@", 1) + "/cb"
+	enqueue(t, p.outbox, msg)
+	d := waitSettled(t, p.outbox, msg.EventID, 1, 10*time.Second)[0]
+	if d.State != StateDelivered {
+		t.Fatalf("state %s (%s)", d.State, d.LastError)
+	}
+	if strings.Contains(d.URL, "s3cret-pw") || !strings.Contains(d.URL, "shop:xxxxx@") {
+		t.Errorf("delivery log URL %q, want the password replaced", d.URL)
+	}
+	reqs := rc.requests()
+	if len(reqs) != 1 || reqs[0].header.Get("Authorization") != "Basic c2hvcDpzM2NyZXQtcHc=" {
+		t.Errorf("the receiver did not get the credentials: %v", reqs)
+	}
+}

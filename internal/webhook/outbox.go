@@ -385,6 +385,9 @@ func (o *Outbox) Deliveries(ctx context.Context, eventIDs []uuid.UUID) (map[uuid
 		err := r.Scan(&d.ID, &d.EventID, &d.PaymentID, &d.URL, &d.Kind, &state, &d.CreatedAt,
 			&d.CompletedAt, &d.NextAttemptAt, &d.LastError)
 		d.State = State(state)
+		// A callback URL may carry user:pass@ for the shop's receiver;
+		// the log shows it without the password.
+		d.URL = RedactURL(d.URL)
 		return d, err
 	})
 	if err != nil {

@@ -95,7 +95,7 @@ func TestValidate(t *testing.T) {
 		{"the API's error shape on a BitPay route", "POST", "/invoices", 401, jsonHeader,
 			`{"success":false,"error":{"code":"unauthorized","message":"x"}}`, "error"},
 		{"a BitPay error on an undescribed route", "GET", "/invoices/x/y", 404, bitpayHeader, bitpayError, "NotFound"},
-		{"a BitPay status not documented for the route", "GET", "/invoices/x", 429, bitpayHeader, bitpayError, "status 429 is not documented"},
+		{"a BitPay status not documented for the route", "GET", "/invoices/x", 409, bitpayHeader, bitpayError, "status 409 is not documented"},
 		{"GET /tokens refused", "GET", "/tokens/", 405, http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Allow": {"POST"}}, bitpayError, ""},
 		{"GET /tokens refused without Allow", "GET", "/tokens", 405, bitpayHeader, bitpayError, "Allow"},
 		{"a pairing", "POST", "/tokens", 200, bitpayHeader, `{"data":[{"policies":[],"token":"4vJ9JU1bJJE96FWSJKvHsmmFADCg4gpZQff4P3bkLKi",

@@ -59,9 +59,13 @@
     $('progress').max = need;
     $('progress').value = n;
     $('confirmations').textContent = fill(words.confirmations.text, {n: n, N: need});
-    var back = status === 'PAID' && /^https?:\/\//i.test(p.redirect_url || '');
-    if (back) $('return-link').href = p.redirect_url;
-    show('return', back);
+    // The stream and the public JSON carry no redirect_url; the page the
+    // server renders once PAID has the link back to the shop.
+    if (status === 'PAID' && 'return' in d && $('return').hidden) {
+      stop();
+      location.reload();
+      return;
+    }
     tick();
     if (done()) stop();
   }

@@ -49,17 +49,18 @@ type Coin struct {
 }
 
 // DefaultMaxAmount is the largest amount a payment in the coin may ask for
-// unless configured otherwise: the coin's whole supply for Bitcoin (21
-// million) and Litecoin (84 million). Dogecoin has no supply cap (about 5
-// billion are added a year), so it gets MaxAmount, ten billion: several
-// percent of all dogecoins, far above any real payment and far below where
-// sums of amounts could overflow. Other coins get MaxAmount too.
+// unless configured otherwise. The bound is there to turn a typo (base
+// units entered as coins) into a clear refusal instead of a payment nobody
+// can pay. Bitcoin gets its whole supply, 21 million. Litecoin gets 21
+// million too, a quarter of its 84 million: no single payment comes near
+// it. Dogecoin has no supply cap (about 5 billion are added a year), so it
+// gets MaxAmount, ten billion: several percent of all dogecoins, far above
+// any real payment and far below where sums of amounts could overflow.
+// Other coins get MaxAmount too.
 func DefaultMaxAmount(code string) Amount {
 	switch code {
-	case "BTC":
+	case "BTC", "LTC":
 		return 21_000_000 * UnitsPerCoin
-	case "LTC":
-		return 84_000_000 * UnitsPerCoin
 	default:
 		return MaxAmount
 	}

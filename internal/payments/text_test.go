@@ -118,8 +118,8 @@ func TestValidateMaxAmountPerCoin(t *testing.T) {
 	}{
 		{"BTC", 21_000_000 * UnitsPerCoin, true},
 		{"BTC", 21_000_000*UnitsPerCoin + 1, false},
-		{"LTC", 84_000_000 * UnitsPerCoin, true},
-		{"LTC", 84_000_001 * UnitsPerCoin, false},
+		{"LTC", 21_000_000 * UnitsPerCoin, true},
+		{"LTC", 21_000_001 * UnitsPerCoin, false},
 		{"DOGE", MaxAmount, true},
 		{"DOGE", MaxAmount + 1, false},
 		{"TEST", 5 * UnitsPerCoin, true},

@@ -302,25 +302,23 @@ must be doing the detection.`, stdout, stderr)
 	}
 	defer pool.Close()
 	svc := offlineService(cfg, pool, log)
-	watchCtx := ctx
-	if *timeout > 0 {
-		var cancel context.CancelFunc
-		watchCtx, cancel = context.WithTimeout(ctx, *timeout)
-		defer cancel()
-	}
-	w := &watcher{svc: svc, pool: pool, id: id, json: *cmd.json, out: stdout}
-	err = w.run(watchCtx)
+	w := &watcher{svc: svc, pool: pool, id: id, json: *cmd.json, out: stdout, timeout: *timeout}
+	err = w.run(ctx)
 	switch {
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
 		return nil // Ctrl-C: the operator stopped watching
-	case errors.Is(err, context.DeadlineExceeded) && watchCtx.Err() != nil:
+	case errors.Is(err, errWatchTimeout):
 		return fmt.Errorf("payment %s is still %s after %s", id, w.status, *timeout)
 	default:
 		return err
 	}
 }
+
+// errWatchTimeout is what watcher.run returns when the payment was not
+// final within the watcher's timeout.
+var errWatchTimeout = errors.New("watch timed out")
 
 // watcher follows one payment.
 type watcher struct {
@@ -331,6 +329,10 @@ type watcher struct {
 	out    io.Writer
 	seq    int64 // the last event printed
 	status payments.Status
+	// timeout bounds the wait for a final status, counted from the
+	// snapshot, so a slow start never reads as a payment that stayed put;
+	// 0 waits forever.
+	timeout time.Duration
 }
 
 // run prints the snapshot and then the events until the payment is final.
@@ -345,17 +347,32 @@ func (w *watcher) run(ctx context.Context) error {
 	if err := w.snapshot(ctx); err != nil {
 		return err
 	}
+	if w.timeout > 0 {
+		wait, cancel := context.WithTimeoutCause(ctx, w.timeout, errWatchTimeout)
+		defer cancel()
+		err := w.follow(wait, &conn)
+		if err != nil && ctx.Err() == nil && errors.Is(context.Cause(wait), errWatchTimeout) {
+			return errWatchTimeout
+		}
+		return err
+	}
+	return w.follow(ctx, &conn)
+}
+
+// follow prints the events until the payment is final or ctx ends. It may
+// replace *conn after a lost connection.
+func (w *watcher) follow(ctx context.Context, conn **pgx.Conn) error {
 	for !final(w.status) {
 		wctx, cancel := context.WithTimeout(ctx, watchPoll)
-		n, err := conn.WaitForNotification(wctx)
+		n, err := (*conn).WaitForNotification(wctx)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err != nil && wctx.Err() == nil:
 			// The connection broke: listen again, then catch up.
-			conn.Close(context.WithoutCancel(ctx))
-			if conn, err = w.relisten(ctx); err != nil {
+			(*conn).Close(context.WithoutCancel(ctx))
+			if *conn, err = w.relisten(ctx); err != nil {
 				return err
 			}
 		case n != nil && !strings.HasPrefix(n.Payload, w.id.String()+":"):

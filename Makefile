@@ -4,6 +4,7 @@
 #   make pay PAYMENT=<id> [AMOUNT=]  pay a payment from the dev miner wallet
 #   make mine [BLOCKS=1]             mine blocks on the dev chain
 #   make test                        what CI runs: gofmt, go vet, go test -race
+#   make bench                       the benchmark: writes docs/benchmarks.md
 
 SHELL := /bin/bash
 # Go from PATH, else the usual install location.
@@ -12,7 +13,7 @@ GOFMT ?= $(dir $(GO))gofmt
 BLOCKS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test build pay mine fmt vet deps clean
+.PHONY: help run test bench build pay mine fmt vet deps clean
 
 help: ## list the targets
 	@echo 'usage: make TARGET'
@@ -24,6 +25,9 @@ run: deps build ## run the local stack (PostgreSQL, litecoind regtest, transient
 
 test: ## install what is missing, then gofmt -l, go vet and go test -race on every package (what CI runs)
 	@scripts/test.sh
+
+bench: deps build ## measure the local stack beside the limits of its parts (several minutes); writes docs/benchmarks.md
+	@./bin/transient-dev bench
 
 build: ## build bin/transientd, bin/notify-tx, bin/notify-block and bin/transient-dev
 	$(GO) build -o bin/ ./cmd/transientd ./cmd/notify-tx ./cmd/notify-block ./cmd/transient-dev

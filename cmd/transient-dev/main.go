@@ -7,6 +7,7 @@
 //	transient-dev up                    start the stack (make run)
 //	transient-dev pay PAYMENT [AMOUNT]  pay a payment from the miner wallet (make pay)
 //	transient-dev mine [N]              mine N blocks, default 1 (make mine)
+//	transient-dev bench [-smoke]        the benchmark (make bench)
 //
 // Run it from the repository, after make build: it uses bin/transientd,
 // bin/notify-tx, bin/notify-block and scripts/postgres.sh, and keeps its
@@ -44,6 +45,8 @@ commands:
   pay PAYMENT [AMOUNT]  pay a payment from the miner wallet; AMOUNT defaults
                         to what the payment still lacks (make pay)
   mine [N]              mine N blocks, default 1 (make mine)
+  bench [-smoke]        run the benchmark on a stack of its own and write
+                        docs/benchmarks.md (make bench)
 
 This is the local development stack, not for production.
 `
@@ -62,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "stack":
 		// Internal: what up runs in its own process group.
 		return stack(ctx, args, getenv, stdout, stderr)
+	case "bench":
+		return bench(ctx, args, getenv, stdout, stderr)
 	case "pay":
 		return pay(ctx, args, stdout)
 	case "mine":

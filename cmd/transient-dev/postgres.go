@@ -99,6 +99,17 @@ func recreateDatabase(ctx context.Context, adminURL, name string) (string, error
 	return u.String(), nil
 }
 
+// dropDatabase drops database name if it exists.
+func dropDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`)
+	return err
+}
+
 // redactURL hides a URL's password.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)

@@ -25,6 +25,12 @@ type receiver struct {
 	out io.Writer
 }
 
+// newReceiver returns the printing receiver as a handler, for a server
+// the caller runs.
+func newReceiver(secret []byte, out io.Writer) *receiver {
+	return &receiver{secret: secret, now: time.Now, out: out}
+}
+
 // startReceiver listens on a free port of 127.0.0.1 and serves webhooks at
 // /webhook until Close.
 func startReceiver(secret []byte, out io.Writer) (*receiver, error) {
@@ -32,12 +38,8 @@ func startReceiver(secret []byte, out io.Writer) (*receiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webhook receiver: %w", err)
 	}
-	r := &receiver{
-		url:    "http://" + ln.Addr().String() + "/webhook",
-		secret: secret,
-		now:    time.Now,
-		out:    out,
-	}
+	r := newReceiver(secret, out)
+	r.url = "http://" + ln.Addr().String() + "/webhook"
 	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = r.srv.Serve(ln) }()
 	return r, nil

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,52 +53,139 @@ func runStack(ctx context.Context, getenv func(string) string, stdout, stderr io
 		return err
 	}
 	files := devFiles(root)
-	for _, name := range []string{"transientd", "notify-tx", "notify-block"} {
-		if _, err := os.Stat(files.bin(name)); err != nil {
-			return fmt.Errorf("%s is missing: run make build (or make run)", files.bin(name))
-		}
-	}
 	if st, err := readState(files.state()); err == nil && processAlive(st.PID) {
 		return fmt.Errorf("the dev stack already runs (pid %d, transientd %s): stop it first", st.PID, st.TransientdURL)
-	}
-	// Each run starts from nothing: a new chain, new secrets, new logs.
-	if err := os.RemoveAll(files.dir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(files.dir, 0o700); err != nil {
-		return err
 	}
 	addr, err := listenAddr(getenv("PORT"), defaultPort)
 	if err != nil {
 		return err
 	}
-	base := "http://" + addr
-	apiKey, notifyToken, webhookSecret := "dev-"+rand.Text(), rand.Text(), rand.Text()
-	say := func(format string, args ...any) { fmt.Fprintf(stderr, "transient-dev: "+format+"\n", args...) }
 	if getenv("PORT") == "" && !strings.HasSuffix(addr, ":"+defaultPort) {
-		say("port %s is taken: transientd listens on %s instead (set PORT to choose)", defaultPort, addr)
+		fmt.Fprintf(stderr, "transient-dev: port %s is taken: transientd listens on %s instead (set PORT to choose)\n", defaultPort, addr)
 	}
-
-	pg, err := startPostgres(ctx, files.script("postgres.sh"), stderr)
+	s, err := startStack(ctx, stackOptions{files: files, addr: addr, stdout: stdout, stderr: stderr})
+	if s != nil {
+		defer s.stop()
+	}
 	if err != nil {
 		return err
 	}
-	defer pg.stop(stderr)
-	dbURL, err := recreateDatabase(ctx, pg.url, devDatabase)
-	if err != nil {
+	st := state{
+		PID:           os.Getpid(),
+		TransientdURL: s.base,
+		APIKey:        s.apiKey,
+		NodeRPCURL:    s.node.URL(""),
+		MinerRPCURL:   s.node.URL(regtest.MinerWallet),
+	}
+	if err := writeState(files.state(), st); err != nil {
 		return err
 	}
-	say("PostgreSQL: database %s on the %s server %s", devDatabase, pg.kind, redactURL(pg.url))
+	defer os.Remove(files.state())
+	printBanner(stdout, st, s.node, s.webhookURL, files)
 
-	recv, err := startReceiver([]byte(webhookSecret), stdout)
-	if err != nil {
-		return err
+	select {
+	case <-ctx.Done():
+		s.say("stopping: transientd, then litecoind, then PostgreSQL if started here")
+		return nil
+	case <-s.daemon.exited:
+		return fmt.Errorf("transientd exited unexpectedly (%v); its log is %s", s.daemon.err, files.daemonLog())
 	}
-	defer recv.Close()
+}
 
-	hookConfig := "TRANSIENT_URL=" + base + "\nNOTIFY_TOKEN=" + notifyToken + "\n"
-	if err := os.WriteFile(files.notifyEnv(), []byte(hookConfig), 0o600); err != nil {
-		return err
+// stackOptions says how to start a stack.
+type stackOptions struct {
+	files files
+	addr  string // transientd's listen address
+	// webhooks, when set, receives the webhooks instead of the printing
+	// receiver (the benchmark's timing receiver).
+	webhooks http.Handler
+	// env is added to (and overrides) transientd's settings.
+	env    []string
+	stdout io.Writer
+	stderr io.Writer
+	// adminURL is a PostgreSQL superuser URL to use instead of the server
+	// scripts/postgres.sh picks or starts.
+	adminURL string
+	// quiet keeps litecoind's and transientd's lines out of stderr; they
+	// still go to the daemon's log file.
+	quiet bool
+}
+
+// devStack is a running stack: PostgreSQL, the webhook receiver, litecoind
+// and transientd.
+type devStack struct {
+	opts          stackOptions
+	base          string // transientd's URL
+	apiKey        string
+	notifyToken   string
+	webhookSecret string
+	webhookURL    string
+	dbURL         string
+	pg            *postgres
+	recv          *http.Server
+	node          *regtest.Node
+	daemon        *daemon
+	logFile       *os.File
+	settings      []string // transientd's environment, without opts.env
+}
+
+func (s *devStack) say(format string, args ...any) {
+	fmt.Fprintf(s.opts.stderr, "transient-dev: "+format+"\n", args...)
+}
+
+// startStack starts, in order, PostgreSQL, the webhook receiver, litecoind
+// and transientd. On error it returns what it started too (or nil): call
+// stop on it either way.
+func startStack(ctx context.Context, opts stackOptions) (*devStack, error) {
+	files := opts.files
+	for _, name := range []string{"transientd", "notify-tx", "notify-block"} {
+		if _, err := os.Stat(files.bin(name)); err != nil {
+			return nil, fmt.Errorf("%s is missing: run make build (or make run)", files.bin(name))
+		}
+	}
+	// Each run starts from nothing: a new chain, new secrets, new logs.
+	if err := os.RemoveAll(files.dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(files.dir, 0o700); err != nil {
+		return nil, err
+	}
+	s := &devStack{
+		opts:          opts,
+		base:          "http://" + opts.addr,
+		apiKey:        "dev-" + rand.Text(),
+		notifyToken:   rand.Text(),
+		webhookSecret: rand.Text(),
+	}
+	var err error
+	if opts.adminURL != "" {
+		s.pg = &postgres{url: opts.adminURL, kind: "given"}
+	} else if s.pg, err = startPostgres(ctx, files.script("postgres.sh"), opts.stderr); err != nil {
+		return s, err
+	}
+	if s.dbURL, err = recreateDatabase(ctx, s.pg.url, files.database); err != nil {
+		return s, err
+	}
+	s.say("PostgreSQL: database %s on the %s server %s", files.database, s.pg.kind, redactURL(s.pg.url))
+
+	webhooks := opts.webhooks
+	if webhooks == nil {
+		webhooks = newReceiver([]byte(s.webhookSecret), opts.stdout)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return s, fmt.Errorf("webhook receiver: %w", err)
+	}
+	s.webhookURL = "http://" + ln.Addr().String() + "/webhook"
+	s.recv = &http.Server{Handler: webhooks, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = s.recv.Serve(ln) }()
+
+	if err := s.writeNotifyConfig(s.base); err != nil {
+		return s, err
+	}
+	nodeLog := io.Writer(newPrefixWriter(opts.stderr, "litecoind  | "))
+	if opts.quiet {
+		nodeLog = io.Discard
 	}
 	node, err := regtest.Start(ctx, regtest.Options{
 		Dir: files.nodeDir(),
@@ -105,67 +193,92 @@ func runStack(ctx context.Context, getenv func(string) string, stdout, stderr io
 			shellQuote(files.notifyEnv()), devCoin, "%s", "%w"}, " "),
 		BlockNotify: strings.Join([]string{shellQuote(files.bin("notify-block")), "-config",
 			shellQuote(files.notifyEnv()), devCoin, "%s"}, " "),
-		Log: newPrefixWriter(stderr, "litecoind  | "),
+		Log: nodeLog,
 	})
 	if err != nil {
-		return err
+		return s, err
 	}
-	defer stopNode(node, stderr)
+	s.node = node
 	if err := node.Setup(ctx); err != nil {
-		return err
+		return s, err
 	}
 
-	logFile, err := os.Create(files.daemonLog())
-	if err != nil {
-		return err
+	if s.logFile, err = os.Create(files.daemonLog()); err != nil {
+		return s, err
 	}
-	defer logFile.Close()
-	daemon, err := startDaemon(files.bin("transientd"), files.dir, []string{
+	s.settings = []string{
 		"TRANSIENT_ENV_FILE=" + os.DevNull, // never a developer's .env
-		"LISTEN_ADDR=" + addr,
-		"PUBLIC_URL=" + base,
-		"DATABASE_URL=" + dbURL,
+		"LISTEN_ADDR=" + opts.addr,
+		"PUBLIC_URL=" + s.base,
+		"DATABASE_URL=" + s.dbURL,
 		"MIGRATE_ON_START=true",
 		"COINS=" + devCoin,
 		devCoin + "_RPC_URL=" + node.URL(regtest.MerchantWallet),
 		devCoin + "_RPC_COOKIE_FILE=",
 		devCoin + "_CONFIRMATIONS=" + strconv.Itoa(devConfirms),
-		"API_KEYS=" + apiKey,
-		"NOTIFY_TOKEN=" + notifyToken,
-		"PAYMENT_WEBHOOK_URL=" + recv.url,
-		"PAYMENT_WEBHOOK_SECRET=" + webhookSecret,
+		"API_KEYS=" + s.apiKey,
+		"NOTIFY_TOKEN=" + s.notifyToken,
+		"PAYMENT_WEBHOOK_URL=" + s.webhookURL,
+		"PAYMENT_WEBHOOK_SECRET=" + s.webhookSecret,
 		"CATCHUP_INTERVAL=5s",
 		// Made-up rates, so BitPay invoices priced in USD or EUR work on the
 		// dev chain.
 		"RATES_STATIC=" + devCoin + "_USD=75," + devCoin + "_EUR=70",
-	}, io.MultiWriter(newPrefixWriter(stderr, "transientd | "), logFile))
+	}
+	return s, s.startDaemon(ctx, opts.env)
+}
+
+// startDaemon starts transientd with the stack's settings and env, and
+// waits until it answers.
+func (s *devStack) startDaemon(ctx context.Context, env []string) error {
+	out := io.Writer(s.logFile)
+	if !s.opts.quiet {
+		out = io.MultiWriter(newPrefixWriter(s.opts.stderr, "transientd | "), s.logFile)
+	}
+	d, err := startDaemon(s.opts.files.bin("transientd"), s.opts.files.dir, append(slices.Clone(s.settings), env...), out)
 	if err != nil {
 		return err
 	}
-	defer daemon.stop(stderr)
-	if err := waitReady(ctx, base, daemon); err != nil {
-		return fmt.Errorf("%w; its log is %s", err, files.daemonLog())
+	s.daemon = d
+	if err := waitReady(ctx, s.base, d); err != nil {
+		return fmt.Errorf("%w; its log is %s", err, s.opts.files.daemonLog())
 	}
+	return nil
+}
 
-	st := state{
-		PID:           os.Getpid(),
-		TransientdURL: base,
-		APIKey:        apiKey,
-		NodeRPCURL:    node.URL(""),
-		MinerRPCURL:   node.URL(regtest.MinerWallet),
-	}
-	if err := writeState(files.state(), st); err != nil {
+// restartDaemon stops transientd and starts it again with env.
+func (s *devStack) restartDaemon(ctx context.Context, env []string) error {
+	s.daemon.stop(s.opts.stderr)
+	return s.startDaemon(ctx, env)
+}
+
+// writeNotifyConfig points the node's notification hooks at base.
+func (s *devStack) writeNotifyConfig(base string) error {
+	cfg := "TRANSIENT_URL=" + base + "\nNOTIFY_TOKEN=" + s.notifyToken + "\n"
+	tmp := s.opts.files.notifyEnv() + ".tmp"
+	if err := os.WriteFile(tmp, []byte(cfg), 0o600); err != nil {
 		return err
 	}
-	defer os.Remove(files.state())
-	printBanner(stdout, st, node, recv.url, files)
+	return os.Rename(tmp, s.opts.files.notifyEnv())
+}
 
-	select {
-	case <-ctx.Done():
-		say("stopping: transientd, then litecoind, then PostgreSQL if started here")
-		return nil
-	case <-daemon.exited:
-		return fmt.Errorf("transientd exited unexpectedly (%v); its log is %s", daemon.err, files.daemonLog())
+// stop stops what runs, in reverse order: transientd, litecoind, the
+// receiver, PostgreSQL (if started here).
+func (s *devStack) stop() {
+	if s.daemon != nil {
+		s.daemon.stop(s.opts.stderr)
+	}
+	if s.logFile != nil {
+		s.logFile.Close()
+	}
+	if s.node != nil {
+		stopNode(s.node, s.opts.stderr)
+	}
+	if s.recv != nil {
+		s.recv.Close()
+	}
+	if s.pg != nil {
+		s.pg.stop(s.opts.stderr)
 	}
 }
 
@@ -198,15 +311,17 @@ Pay it from the miner wallet (default: what is still due), then confirm it
 
 // files names the stack's files.
 type files struct {
-	root string // the repository
-	dir  string // .cache/dev
+	root     string // the repository
+	dir      string // .cache/dev
+	binDir   string // bin/ of the repository
+	database string // the database, dropped and created again at every start
 }
 
 func devFiles(root string) files {
-	return files{root: root, dir: filepath.Join(root, ".cache", "dev")}
+	return files{root: root, dir: filepath.Join(root, ".cache", "dev"), binDir: filepath.Join(root, "bin"), database: devDatabase}
 }
 
-func (f files) bin(name string) string    { return filepath.Join(f.root, "bin", name) }
+func (f files) bin(name string) string    { return filepath.Join(f.binDir, name) }
 func (f files) script(name string) string { return filepath.Join(f.root, "scripts", name) }
 func (f files) state() string             { return filepath.Join(f.dir, "state.json") }
 func (f files) notifyEnv() string         { return filepath.Join(f.dir, "notify.env") }

@@ -41,11 +41,16 @@ func newCore(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metric
 		}
 		c.nodes[cc.Code] = client
 		coins = append(coins, payments.Coin{Code: cc.Code, Node: client, Confirmations: cc.Confirmations,
-			URIScheme: cc.URIScheme, Wallet: client.Wallet()})
+			URIScheme: cc.URIScheme, Wallet: client.Wallet(), Addresses: payments.NodeWallet{Node: client}})
 	}
 	// An insert-only client: services queue jobs through it inside their
-	// own transactions; the daemon's working client runs them.
-	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: quietRiver(log)})
+	// own transactions; the daemon's working client runs them, woken by the
+	// LISTEN/NOTIFY message an insert sends. River sends at most one such
+	// message per queue per FetchCooldown of the inserting client (100 ms
+	// by default); a job whose message was held back waited for the
+	// working client's next poll, up to a second, which was the long tail
+	// between a transaction and its webhook. Every insert notifies now.
+	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: quietRiver(log), FetchCooldown: river.FetchCooldownMin})
 	if err != nil {
 		c.closeNodes()
 		return nil, fmt.Errorf("job queue: %w", err)
@@ -73,6 +78,8 @@ func newCore(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metric
 		Logger:                log,
 		Jobs:                  jobs,
 		Outbox:                c.outbox,
+		AddressPool: payments.PoolConfig{Size: cfg.AddressPoolSize, LowWater: cfg.AddressPoolLowWater,
+			Observe: m.AddressPoolReady},
 	})
 	return c, nil
 }

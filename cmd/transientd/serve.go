@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -30,8 +31,9 @@ import (
 )
 
 const serveAbout = `Runs the payment gateway: the HTTP API on LISTEN_ADDR, the background
-workers (hints, catch-up, deadlines, webhooks) and, with METRICS_ADDR, a
-second listener for /metrics. Configuration comes from the environment and
+workers (hints, catch-up, deadlines, webhooks, the address pool's refills)
+and, with METRICS_ADDR, a second listener for /metrics and the Go profiler
+(/debug/pprof/). Configuration comes from the environment and
 .env (see .env.example); logs go to stderr.
 
 On SIGTERM or Ctrl-C it stops accepting connections, lets in-flight
@@ -183,6 +185,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		mux.Handle("GET /metrics", m.Handler())
 		mux.Handle("GET /healthz", handler)
 		mux.Handle("GET /readyz", handler)
+		// The Go profiler, on the operator's listener only: never on
+		// LISTEN_ADDR, which shops and buyers reach.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 		servers = append(servers, newHTTPServer(mux, log))
 		listeners = append(listeners, mln)
 	}

@@ -248,33 +248,123 @@ func (c *Client) send(ctx context.Context, method string, params []any, result a
 	}
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-
-	auth, err := c.authHeader()
+	resp, err := c.roundTrip(ctx, callCtx, method, body)
 	if err != nil {
-		return fmt.Errorf("coind: %s: %w", method, err)
-	}
-	resp, err := c.post(callCtx, body, auth)
-	if err != nil {
-		return c.transportError(ctx, method, err)
-	}
-	if resp.StatusCode == http.StatusUnauthorized && c.cookieFile != "" {
-		discardBody(resp)
-		fresh, err := c.readCookie(auth)
-		if err != nil {
-			return fmt.Errorf("coind: %s: %w", method, err)
-		}
-		if fresh == auth {
-			return fmt.Errorf("coind: %s: %w (http 401)", method, ErrUnauthorized)
-		}
-		if resp, err = c.post(callCtx, body, fresh); err != nil {
-			return c.transportError(ctx, method, err)
-		}
+		return err
 	}
 	defer discardBody(resp)
 	if resp.StatusCode != http.StatusOK {
 		return c.statusError(method, resp)
 	}
 	return decodeResponse(method, resp.Body, result)
+}
+
+// roundTrip posts body with the credentials, reading the cookie file again
+// once after a 401. ctx is the caller's context, callCtx the one bounded by
+// the call timeout.
+func (c *Client) roundTrip(ctx, callCtx context.Context, method string, body []byte) (*http.Response, error) {
+	auth, err := c.authHeader()
+	if err != nil {
+		return nil, fmt.Errorf("coind: %s: %w", method, err)
+	}
+	resp, err := c.post(callCtx, body, auth)
+	if err != nil {
+		return nil, c.transportError(ctx, method, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized && c.cookieFile != "" {
+		discardBody(resp)
+		fresh, err := c.readCookie(auth)
+		if err != nil {
+			return nil, fmt.Errorf("coind: %s: %w", method, err)
+		}
+		if fresh == auth {
+			return nil, fmt.Errorf("coind: %s: %w (http 401)", method, ErrUnauthorized)
+		}
+		if resp, err = c.post(callCtx, body, fresh); err != nil {
+			return nil, c.transportError(ctx, method, err)
+		}
+	}
+	return resp, nil
+}
+
+// callBatch sends len(params) calls of method in one HTTP request (a
+// JSON-RPC batch: the node answers them in one response) and decodes the
+// result of call i into results[i]. It returns one error per call (nil
+// where the call succeeded), or a single error when the request as a whole
+// failed. Config.Observe sees the batch as method "batch:"+method.
+func (c *Client) callBatch(ctx context.Context, method string, params [][]any, results []any) ([]error, error) {
+	start := time.Now()
+	errs, err := c.sendBatch(ctx, method, params, results)
+	if c.observe != nil {
+		c.observe("batch:"+method, time.Since(start), err)
+	}
+	return errs, err
+}
+
+func (c *Client) sendBatch(ctx context.Context, method string, params [][]any, results []any) ([]error, error) {
+	if len(params) == 0 {
+		return nil, nil
+	}
+	body := []byte{'['}
+	ids := make(map[uint64]int, len(params))
+	for i, p := range params {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		id := c.nextID.Add(1)
+		ids[id] = i
+		var err error
+		if body, err = appendRequest(body, id, method, p); err != nil {
+			return nil, fmt.Errorf("coind: %s: encode params: %w", method, err)
+		}
+	}
+	body = append(body, ']')
+	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.roundTrip(ctx, callCtx, method, body)
+	if err != nil {
+		return nil, err
+	}
+	defer discardBody(resp)
+	if resp.StatusCode != http.StatusOK {
+		return nil, c.statusError(method, resp)
+	}
+	var answers []struct {
+		Result json.RawMessage `json:"result"`
+		Error  *rpcError       `json:"error"`
+		ID     uint64          `json:"id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&answers); err != nil {
+		if isTruncation(err) {
+			return nil, fmt.Errorf("coind: %s: %w: reading response: %w", method, ErrUnavailable, err)
+		}
+		return nil, fmt.Errorf("coind: %s: decode batch response: %w", method, err)
+	}
+	errs := make([]error, len(params))
+	seen := make([]bool, len(params))
+	for _, a := range answers {
+		i, ok := ids[a.ID]
+		if !ok || seen[i] {
+			continue
+		}
+		seen[i] = true
+		switch {
+		case a.Error != nil:
+			errs[i] = &Error{Code: a.Error.Code, Message: a.Error.Message, Method: method}
+		case results[i] != nil:
+			dec := json.NewDecoder(bytes.NewReader(a.Result))
+			dec.UseNumber()
+			if err := dec.Decode(results[i]); err != nil {
+				errs[i] = fmt.Errorf("coind: %s: decode response: %w", method, err)
+			}
+		}
+	}
+	for i := range errs {
+		if !seen[i] {
+			errs[i] = fmt.Errorf("coind: %s: %w: the batch response has no answer for call %d", method, ErrUnavailable, i)
+		}
+	}
+	return errs, nil
 }
 
 // post sends one request body.
@@ -302,8 +392,13 @@ func discardBody(resp *http.Response) {
 // through json.Marshal.
 func (c *Client) encodeRequest(method string, params []any) ([]byte, error) {
 	b := make([]byte, 0, 64+len(method)+32*len(params))
+	return appendRequest(b, c.nextID.Add(1), method, params)
+}
+
+// appendRequest appends one request with the given id to b.
+func appendRequest(b []byte, id uint64, method string, params []any) ([]byte, error) {
 	b = append(b, `{"jsonrpc":"1.0","id":`...)
-	b = strconv.AppendUint(b, c.nextID.Add(1), 10)
+	b = strconv.AppendUint(b, id, 10)
 	b = append(b, `,"method":`...)
 	b, err := appendJSON(b, method)
 	if err != nil {

@@ -76,6 +76,12 @@ type Config struct {
 	HintWorkers      int
 	JobRescueAfter   time.Duration
 
+	// AddressPoolSize is how many fresh addresses per coin are kept ready
+	// in PostgreSQL (0: off, every payment asks the node); the pool is
+	// filled again once fewer than AddressPoolLowWater remain (0: half).
+	AddressPoolSize     int
+	AddressPoolLowWater int
+
 	WebhookURL          string
 	WebhookSecret       string
 	WebhookMaxAge       time.Duration
@@ -129,6 +135,8 @@ func Load(getenv func(string) string, envFile string) (*Config, error) {
 		DeadlineInterval:      p.duration("DEADLINE_INTERVAL", 10*time.Second, 100*time.Millisecond, time.Hour),
 		HintWorkers:           p.intRange("HINT_WORKERS", 32, 1, 1000),
 		JobRescueAfter:        p.duration("JOB_RESCUE_AFTER", time.Minute, 5*time.Second, 24*time.Hour),
+		AddressPoolSize:       p.intRange("ADDRESS_POOL_SIZE", 0, 0, 1_000_000),
+		AddressPoolLowWater:   p.intRange("ADDRESS_POOL_LOW_WATER", 0, 0, 1_000_000),
 		WebhookURL:            p.webhookURL("PAYMENT_WEBHOOK_URL"),
 		WebhookSecret:         p.get("PAYMENT_WEBHOOK_SECRET"),
 		WebhookMaxAge:         p.duration("WEBHOOK_MAX_AGE", 72*time.Hour, time.Minute, 90*24*time.Hour),
@@ -163,6 +171,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NotifyToken != "" && len(c.NotifyToken) < 16 {
 		errs = append(errs, errors.New("config: NOTIFY_TOKEN must be at least 16 characters long"))
+	}
+	if c.AddressPoolLowWater > c.AddressPoolSize {
+		errs = append(errs, fmt.Errorf("config: ADDRESS_POOL_LOW_WATER (%d) must be at most ADDRESS_POOL_SIZE (%d)", c.AddressPoolLowWater, c.AddressPoolSize))
 	}
 	// A short secret can be guessed from one signed webhook.
 	if c.WebhookSecret != "" && len(c.WebhookSecret) < 16 {
@@ -207,6 +218,9 @@ func (c *Config) String() string {
 	}
 	fmt.Fprintf(&b, " api_keys=%d notify_token=%s webhook=%s webhook_secret=%s public_url=%s",
 		len(c.APIKeys), secretState(c.NotifyToken), redactURL(c.WebhookURL), secretState(c.WebhookSecret), c.PublicURL)
+	if c.AddressPoolSize > 0 {
+		fmt.Fprintf(&b, " address_pool=%d", c.AddressPoolSize)
+	}
 	return b.String()
 }
 

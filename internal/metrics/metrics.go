@@ -59,6 +59,7 @@ type Metrics struct {
 	amqpCommands    *prometheus.CounterVec
 	amqpConnected   prometheus.Gauge
 	amqpOnce        sync.Once
+	poolReady       *prometheus.GaugeVec
 }
 
 // New returns Metrics with the Go runtime and process collectors registered
@@ -121,12 +122,18 @@ func New() *Metrics {
 			Namespace: Namespace, Name: "amqp_connected",
 			Help: "1 while connected to the AMQP broker, 0 otherwise (only registered with AMQP_URL set).",
 		}),
+		poolReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "address_pool_ready",
+			Help: "Fresh addresses ready in the address pool, by coin, as last counted (every 250 ms while ADDRESS_POOL_SIZE > 0). " +
+				"Shared by every process on the database: use max().",
+		}, []string{"coin"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.hintsReceived, m.hintsProcessed, m.jobs, m.jobDuration,
 		m.nodeDuration, m.nodeErrors, m.webhookAttempts, m.webhookDuration, m.amqpMessages, m.amqpCommands,
+		m.poolReady,
 	)
 	return m
 }
@@ -180,6 +187,15 @@ func (m *Metrics) HintReceived(kind, coin string) {
 		return
 	}
 	m.hintsReceived.WithLabelValues(kind, coin).Inc()
+}
+
+// AddressPoolReady sets the number of fresh addresses ready for coin; it
+// has the signature of payments.PoolConfig.Observe.
+func (m *Metrics) AddressPoolReady(coin string, ready int) {
+	if m == nil {
+		return
+	}
+	m.poolReady.WithLabelValues(coin).Set(float64(ready))
 }
 
 // NodeObserver returns the function to set as coind.Config.Observe for the

@@ -141,14 +141,16 @@ func (s *Service) processTxs(ctx context.Context, refs []txRef) error {
 	return nil
 }
 
-// Run runs the service's batchers (hint storage and hint work) until ctx is
-// done, then finishes what is queued and returns. Without Run every hint is
+// Run runs the service's batchers (hint storage and hint work) and the
+// address pool's refills until ctx is done, then finishes what is queued
+// and returns. Without Run every hint is
 // stored and worked on its own. Stop the HTTP server and the job workers
 // before cancelling ctx, so nothing arrives after the last batch.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.hintBatch.run(ctx, batchFlushers) })
 	wg.Go(func() { s.txBatch.run(ctx, batchFlushers) })
+	wg.Go(func() { s.runPool(ctx) })
 	wg.Wait()
 	return nil
 }

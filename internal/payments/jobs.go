@@ -83,6 +83,7 @@ func AddWorkers(workers *river.Workers, s *Service) {
 	river.AddWorker(workers, &blockHintWorker{s: s})
 	river.AddWorker(workers, &catchUpWorker{s: s})
 	river.AddWorker(workers, &deadlinesWorker{s: s})
+	river.AddWorker(workers, &addressLabelWorker{s: s})
 }
 
 // PeriodicJobs returns the loops of detection: a catch-up scan per coin

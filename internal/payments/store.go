@@ -43,16 +43,25 @@ type querier interface {
 // transaction. A second payment for the same coin and address is refused
 // with an error wrapping ErrAddressReused.
 func (s *Store) Insert(ctx context.Context, p *Payment, attach func(context.Context, pgx.Tx, *Payment) error) error {
+	if attach == nil {
+		// One statement needs no transaction of its own.
+		return insertPayment(ctx, s.pool, p)
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := insertPayment(ctx, tx, p); err != nil {
+			return err
+		}
+		return attach(ctx, tx, p)
+	})
+}
+
+// insertPayment inserts p through q.
+func insertPayment(ctx context.Context, q querier, p *Payment) error {
 	metadata := p.Metadata
 	if len(metadata) == 0 {
 		metadata = json.RawMessage("{}")
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("payments: insert: %w", err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	_, err = tx.Exec(ctx, `
+	_, err := q.Exec(ctx, `
 		INSERT INTO payments (id, coin, amount, address, label, status, confirmations_required,
 			tolerance_bp, expires_at, order_id, metadata, created_at, updated_at, callback_url, redirect_url,
 			settle_confirmations)
@@ -65,14 +74,6 @@ func (s *Store) Insert(ctx context.Context, p *Payment, attach func(context.Cont
 		return fmt.Errorf("payments: insert %s: %w", p.Address, ErrAddressReused)
 	}
 	if err != nil {
-		return fmt.Errorf("payments: insert: %w", err)
-	}
-	if attach != nil {
-		if err := attach(ctx, tx, p); err != nil {
-			return err
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("payments: insert: %w", err)
 	}
 	return nil

@@ -89,6 +89,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	out := fs.String("out", "", "write the report here (default docs/benchmarks.md; none with -smoke)")
 	binDir := fs.String("bin", "", "directory of transientd, notify-tx and notify-block (default bin/)")
 	adminURL := fs.String("database-url", "", "PostgreSQL superuser URL (default: scripts/postgres.sh picks or starts a server)")
+	only := fs.String("only", "", "run only these workloads, comma-separated: create, read, notify, burst, e2e, webhooks")
+	profile := fs.String("profile", "", "write a CPU profile of transientd under each workload into this directory (served by pprof on METRICS_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return errReported
 	}
@@ -102,7 +104,9 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	files.database = "transient_bench"
 	if *smoke {
 		scale = smokeScale
-		files.dir = filepath.Join(root, ".cache", "bench-smoke-"+strings.ToLower(rand.Text()[:8]))
+		if files.dir, err = os.MkdirTemp("", "transient-bench-"); err != nil {
+			return err
+		}
 		files.database = "transient_bench_" + strings.ToLower(rand.Text()[:8])
 	} else if *out == "" {
 		*out = filepath.Join(root, "docs", "benchmarks.md")
@@ -116,7 +120,24 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	b := &benchRun{scale: scale, smoke: *smoke, stdout: stdout, stderr: stderr, recv: newTimingReceiver()}
+	b := &benchRun{scale: scale, smoke: *smoke, stdout: stdout, stderr: stderr, recv: newTimingReceiver(), profileDir: *profile}
+	if *only != "" {
+		b.only = map[string]bool{}
+		for _, w := range strings.Split(*only, ",") {
+			b.only[strings.TrimSpace(w)] = true
+		}
+	}
+	if b.profileDir != "" {
+		if err := os.MkdirAll(b.profileDir, 0o755); err != nil {
+			return err
+		}
+		mln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		b.metricsAddr = mln.Addr().String()
+		mln.Close()
+	}
 	b.stack, err = startStack(ctx, stackOptions{
 		files: files, addr: addr, webhooks: b.recv, stdout: stdout, stderr: stderr, quiet: true,
 		adminURL: *adminURL,
@@ -144,7 +165,21 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		fmt.Fprintf(stderr, "transient-dev: wrote %s\n", *out)
 	}
+	if n := b.failed(); n > 0 {
+		return fmt.Errorf("%d workloads failed (see the table)", n)
+	}
 	return nil
+}
+
+// failed counts the workloads that failed.
+func (b *benchRun) failed() int {
+	n := 0
+	for _, r := range b.rows {
+		if strings.HasPrefix(r.gateway, "failed: ") {
+			n++
+		}
+	}
+	return n
 }
 
 // benchRun is one run of the benchmark and its results.
@@ -164,6 +199,46 @@ type benchRun struct {
 	began   time.Time
 
 	payIDs []uuid.UUID // payments created, for the read workload
+
+	only        map[string]bool // nil: every workload
+	profileDir  string
+	metricsAddr string // transientd's METRICS_ADDR when profiling
+}
+
+// wants reports whether workload w runs.
+func (b *benchRun) wants(w string) bool { return b.only == nil || b.only[w] }
+
+// profiled runs f while a CPU profile of transientd is taken for up to
+// seconds, written to name.pprof in the profile directory (when set).
+func (b *benchRun) profiled(ctx context.Context, name string, seconds int, f func() error) error {
+	if b.profileDir == "" {
+		return f()
+	}
+	done := make(chan error, 1)
+	go func() {
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.metricsAddr, seconds)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(b.profileDir, name+".pprof"), data, 0o644)
+		}
+		done <- err
+	}()
+	err := f()
+	if perr := <-done; perr != nil {
+		b.say("profile %s: %v", name, perr)
+	}
+	return err
 }
 
 // benchRow is one line of the table.
@@ -188,7 +263,7 @@ func (b *benchRun) daemonEnv(poolSize int) []string {
 		"ADDRESS_POOL_SIZE=" + strconv.Itoa(poolSize),
 		"ADDRESS_POOL_LOW_WATER=" + strconv.Itoa(poolSize*benchPoolLowWater/3),
 		"CATCHUP_INTERVAL=1h",
-		"LOG_LEVEL=warn",
+		"METRICS_ADDR=" + b.metricsAddr,
 	}
 }
 
@@ -215,27 +290,49 @@ func (b *benchRun) run(ctx context.Context) error {
 	idle := b.rss.nowMiB()
 	b.add(benchRow{figure: "RSS idle after start", gateway: mib(idle), target: "< 64 MiB"})
 
-	if err := b.createWorkloads(ctx); err != nil {
-		return err
+	// A workload that fails leaves a row saying so, and the others still
+	// run: on a loaded machine one timeout should not cost the whole table.
+	try := func(name string, f func() error) bool {
+		if err := f(); err != nil {
+			if ctx.Err() != nil {
+				return false
+			}
+			b.add(benchRow{figure: name, gateway: "failed: " + err.Error()})
+			return false
+		}
+		return true
 	}
-	if err := b.readWorkload(ctx); err != nil {
+	if b.wants("create") {
+		try("create", func() error { return b.createWorkloads(ctx) })
+	} else if err := b.stack.restartDaemon(ctx, b.daemonEnv(b.scale.poolSize)); err != nil {
 		return err
+	} else {
+		b.rss.watch(b.stack.daemon.cmd.Process.Pid)
+		_, err := b.poolReady(ctx)
+		b.hasPool = err == nil
 	}
-	if err := b.notifyWorkload(ctx); err != nil {
-		return err
+	if b.wants("read") {
+		try("read", func() error { return b.readWorkload(ctx) })
 	}
-	chain, err := b.preparePayments(ctx)
-	if err != nil {
-		return err
+	if b.wants("notify") {
+		try("notify-tx", func() error { return b.notifyWorkload(ctx) })
 	}
-	if err := b.burstWorkload(ctx, chain); err != nil {
-		return err
+	if b.wants("burst") || b.wants("e2e") {
+		var chain *chainPayments
+		if try("pre-signed transactions", func() (err error) { chain, err = b.preparePayments(ctx); return err }) {
+			if b.wants("burst") {
+				try("hint burst", func() error { return b.burstWorkload(ctx, chain) })
+			}
+			if b.wants("e2e") {
+				try("broadcast → webhook", func() error { return b.e2eWorkload(ctx, chain) })
+			}
+		}
 	}
-	if err := b.e2eWorkload(ctx, chain); err != nil {
-		return err
+	if b.wants("webhooks") {
+		try("webhook delivery", func() error { return b.webhookWorkload(ctx) })
 	}
-	if err := b.webhookWorkload(ctx); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	if err := sleepCtx(ctx, 5*time.Second); err != nil {
 		return err
@@ -285,7 +382,10 @@ func (b *benchRun) createWorkloads(ctx context.Context) error {
 	for _, c := range createConcurrency {
 		n := b.countFor(c)
 		res, lim, rss, err := b.bracket(ctx, "create, pool off", "node getnewaddress",
-			func() loadResult { return b.createLoad(ctx, n, c) },
+			func() (res loadResult) {
+				_ = b.profiled(ctx, fmt.Sprintf("create-node-%d", c), 3, func() error { res = b.createLoad(ctx, n, c); return nil })
+				return res
+			},
 			func() loadResult { return nodeNew(ctx, n/2, c) })
 		if err != nil {
 			return err
@@ -315,7 +415,10 @@ func (b *benchRun) createWorkloads(ctx context.Context) error {
 			return err
 		}
 		res, lim, rss, err := b.bracket(ctx, "create from the pool", "PostgreSQL INSERT",
-			func() loadResult { return b.createLoad(ctx, n, c) },
+			func() (res loadResult) {
+				_ = b.profiled(ctx, fmt.Sprintf("create-pool-%d", c), 3, func() error { res = b.createLoad(ctx, n, c); return nil })
+				return res
+			},
 			func() loadResult { return pgInsert(ctx, n, c) })
 		if err != nil {
 			return err
@@ -427,7 +530,11 @@ func (b *benchRun) do(ctx context.Context, method, path, token, body string, wan
 
 // poolReady reads transient_address_pool_ready for the coin from /metrics.
 func (b *benchRun) poolReady(ctx context.Context) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.stack.base+"/metrics", nil)
+	base := b.stack.base
+	if b.metricsAddr != "" {
+		base = "http://" + b.metricsAddr
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
 		return 0, err
 	}
@@ -471,15 +578,21 @@ func (b *benchRun) waitPool(ctx context.Context, n int) error {
 // readWorkload: GET /payments/{id} beside PostgreSQL's point SELECT of the
 // same row, at the same concurrency.
 func (b *benchRun) readWorkload(ctx context.Context) error {
-	ids := b.payIDs
-	if len(ids) == 0 {
-		return errors.New("no payments to read")
+	if len(b.payIDs) == 0 {
+		if err := loadErr("create", b.createLoad(ctx, max(b.scale.create/5, 4), 16)); err != nil {
+			return err
+		}
 	}
+	ids := b.payIDs
 	res, lim, rss, err := b.bracket(ctx, "GET /payments/{id}", "point SELECT",
-		func() loadResult {
-			return runLoad(ctx, b.scale.reads, readConcurrency, func(ctx context.Context, i int) error {
-				return b.do(ctx, http.MethodGet, "/payments/"+ids[i%len(ids)].String(), "", "", http.StatusOK, nil)
+		func() (res loadResult) {
+			_ = b.profiled(ctx, "read", 5, func() error {
+				res = runLoad(ctx, b.scale.reads, readConcurrency, func(ctx context.Context, i int) error {
+					return b.do(ctx, http.MethodGet, "/payments/"+ids[i%len(ids)].String(), "", "", http.StatusOK, nil)
+				})
+				return nil
 			})
+			return res
 		},
 		func() loadResult {
 			return runLoad(ctx, b.scale.reads, readConcurrency, func(ctx context.Context, i int) error {

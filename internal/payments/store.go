@@ -79,9 +79,64 @@ func insertPayment(ctx context.Context, q querier, p *Payment) error {
 	return nil
 }
 
+// getWithOutputsSQL reads a payment and its outputs in one statement, one
+// row per output (one row with NULL outputs when it has none): the read
+// path's single round trip. Its first columns are paymentColumns,
+// qualified.
+const getWithOutputsSQL = `
+	SELECT p.id, p.coin, p.amount, p.address, p.label, p.status, p.amount_received, p.amount_confirmed,
+		p.overpaid, p.paid_late, p.confirmations_required, p.tolerance_bp, p.expires_at, p.pending_since,
+		coalesce(p.order_id, ''), p.metadata, p.created_at, p.updated_at, coalesce(p.callback_url, ''),
+		coalesce(p.redirect_url, ''), p.settle_confirmations, p.settled,
+		o.txid, o.vout, o.amount, o.confirmations, o.conflicted, o.replaceable,
+		coalesce(o.block_hash, ''), coalesce(o.block_height, 0), o.first_seen_at, o.updated_at
+	FROM payments p LEFT JOIN payment_outputs o ON o.payment_id = p.id
+	WHERE p.id = $1
+	ORDER BY o.first_seen_at, o.txid, o.vout`
+
 // Get returns the payment with its outputs, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Payment, error) {
-	return getPayment(ctx, s.pool, id, false)
+	rows, err := s.pool.Query(ctx, getWithOutputsSQL, id)
+	if err != nil {
+		return nil, fmt.Errorf("payments: get %s: %w", id, err)
+	}
+	defer rows.Close()
+	var (
+		ps          paymentScan
+		found       bool
+		outputs     []Output
+		txid        *string
+		vout        *int32
+		amount      *int64
+		confs       *int64
+		conflicted  *bool
+		replaceable *bool
+		blockHash   string
+		blockHeight int64
+		firstSeen   *time.Time
+		updated     *time.Time
+	)
+	dest := append(ps.dest(), &txid, &vout, &amount, &confs, &conflicted, &replaceable, &blockHash, &blockHeight, &firstSeen, &updated)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("payments: get %s: %w", id, err)
+		}
+		found = true
+		if txid != nil {
+			outputs = append(outputs, Output{TxID: *txid, Vout: uint32(*vout), Amount: Amount(*amount), Confirmations: *confs,
+				Conflicted: *conflicted, Replaceable: *replaceable, BlockHash: blockHash, BlockHeight: blockHeight,
+				FirstSeenAt: *firstSeen, UpdatedAt: *updated})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("payments: get %s: %w", id, err)
+	}
+	if !found {
+		return nil, fmt.Errorf("payments: get %s: %w", id, ErrNotFound)
+	}
+	p := ps.payment()
+	p.Outputs = outputs
+	return p, nil
 }
 
 // getPayment reads one payment and its outputs through q, locking the
@@ -223,28 +278,42 @@ func decodeCursor(s string) (time.Time, uuid.UUID, error) {
 }
 
 func scanPayment(row pgx.Row) (*Payment, error) {
-	var (
-		p                       Payment
-		status                  string
-		amount, recv, confirmed int64
-		expiresAt, pendingSince *time.Time
-	)
-	err := row.Scan(&p.ID, &p.Coin, &amount, &p.Address, &p.Label, &status, &recv, &confirmed,
-		&p.Overpaid, &p.PaidLate, &p.Confirmations, &p.ToleranceBP, &expiresAt, &pendingSince,
-		&p.OrderID, &p.Metadata, &p.CreatedAt, &p.UpdatedAt, &p.CallbackURL, &p.RedirectURL,
-		&p.SettleConfirmations, &p.Settled)
-	if err != nil {
+	var ps paymentScan
+	if err := row.Scan(ps.dest()...); err != nil {
 		return nil, err
 	}
-	p.Status = Status(status)
-	p.Amount, p.Received, p.Confirmed = Amount(amount), Amount(recv), Amount(confirmed)
-	if expiresAt != nil {
-		p.ExpiresAt = *expiresAt
+	return ps.payment(), nil
+}
+
+// paymentScan receives the paymentColumns of one row.
+type paymentScan struct {
+	p                       Payment
+	status                  string
+	amount, recv, confirmed int64
+	expiresAt, pendingSince *time.Time
+}
+
+// dest returns the scan destinations, in paymentColumns order.
+func (ps *paymentScan) dest() []any {
+	p := &ps.p
+	return []any{&p.ID, &p.Coin, &ps.amount, &p.Address, &p.Label, &ps.status, &ps.recv, &ps.confirmed,
+		&p.Overpaid, &p.PaidLate, &p.Confirmations, &p.ToleranceBP, &ps.expiresAt, &ps.pendingSince,
+		&p.OrderID, &p.Metadata, &p.CreatedAt, &p.UpdatedAt, &p.CallbackURL, &p.RedirectURL,
+		&p.SettleConfirmations, &p.Settled}
+}
+
+// payment returns the scanned payment.
+func (ps *paymentScan) payment() *Payment {
+	p := ps.p
+	p.Status = Status(ps.status)
+	p.Amount, p.Received, p.Confirmed = Amount(ps.amount), Amount(ps.recv), Amount(ps.confirmed)
+	if ps.expiresAt != nil {
+		p.ExpiresAt = *ps.expiresAt
 	}
-	if pendingSince != nil {
-		p.PendingSince = *pendingSince
+	if ps.pendingSince != nil {
+		p.PendingSince = *ps.pendingSince
 	}
-	return &p, nil
+	return &p
 }
 
 func nullTime(t time.Time) *time.Time {

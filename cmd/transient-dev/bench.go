@@ -108,7 +108,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 		files.database = "transient_bench_" + strings.ToLower(rand.Text()[:8])
-	} else if *out == "" {
+	} else if *out == "" && *only == "" {
 		*out = filepath.Join(root, "docs", "benchmarks.md")
 	}
 	if *binDir != "" {
@@ -310,6 +310,9 @@ func (b *benchRun) run(ctx context.Context) error {
 		b.rss.watch(b.stack.daemon.cmd.Process.Pid)
 		_, err := b.poolReady(ctx)
 		b.hasPool = err == nil
+		if err := b.waitPool(ctx, b.scale.poolSize); err != nil {
+			return err
+		}
 	}
 	if b.wants("read") {
 		try("read", func() error { return b.readWorkload(ctx) })

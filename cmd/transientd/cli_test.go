@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -253,6 +254,7 @@ func TestServeStartsAndStops(t *testing.T) {
 	env["API_KEYS"] = ""
 	env["LISTEN_ADDR"] = closedAddr(t)
 	env["METRICS_ADDR"] = closedAddr(t)
+	env["ADDRESS_POOL_SIZE"] = "5"
 	key := strings.TrimSpace(cli(t, env, "apikeys", "create", "--label", "only key").must(t, "apikeys create"))
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -270,17 +272,29 @@ func TestServeStartsAndStops(t *testing.T) {
 	waitFor(t, 30*time.Second, func() bool { return get(base+"/healthz") == 200 },
 		func() string { return "serve did not answer /healthz:\n" + stderr.String() })
 
+	// The address pool fills in the background and shows on /metrics.
+	metricsBase := "http://" + env["METRICS_ADDR"]
+	waitFor(t, 30*time.Second, func() bool {
+		resp, err := http.Get(metricsBase + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(body), `transient_address_pool_ready{coin="LTC"} 5`)
+	}, func() string { return "the address pool did not reach 5 on /metrics:\n" + stderr.String() })
 	if code := post(t, base+"/payments", key, `{"currency":"LTC","amount":"0.1"}`); code != 201 {
 		t.Errorf("POST /payments with the database key: %d", code)
 	}
 	if code := post(t, base+"/payments", "not-"+key, `{"currency":"LTC","amount":"0.1"}`); code != 401 {
 		t.Errorf("POST /payments with a wrong key: %d", code)
 	}
-	// METRICS_ADDR serves /metrics, /healthz and /readyz; LISTEN_ADDR then
-	// has no /metrics.
-	metricsBase := "http://" + env["METRICS_ADDR"]
+	// METRICS_ADDR serves /metrics, /healthz, /readyz and the profiler;
+	// LISTEN_ADDR then has no /metrics, and never a profiler.
 	for url, want := range map[string]int{metricsBase + "/metrics": 200, metricsBase + "/healthz": 200,
-		metricsBase + "/readyz": 200, base + "/readyz": 200, base + "/metrics": 404, metricsBase + "/payments": 404} {
+		metricsBase + "/readyz": 200, base + "/readyz": 200, base + "/metrics": 404, metricsBase + "/payments": 404,
+		metricsBase + "/debug/pprof/": 200, metricsBase + "/debug/pprof/goroutine?debug=1": 200,
+		base + "/debug/pprof/": 404} {
 		if code := get(url); code != want {
 			t.Errorf("GET %s: %d, want %d", url, code, want)
 		}

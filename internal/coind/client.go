@@ -23,6 +23,9 @@ import (
 // DefaultTimeout is the per-call timeout used when Config.Timeout is zero.
 const DefaultTimeout = 5 * time.Second
 
+// batchCallsPerTimeout is how many calls of a batch share one call timeout.
+const batchCallsPerTimeout = 50
+
 // maxErrorBody bounds how much of a non-200 response body is read to find a
 // JSON-RPC error in it.
 const maxErrorBody = 64 << 10
@@ -291,7 +294,9 @@ func (c *Client) roundTrip(ctx, callCtx context.Context, method string, body []b
 // JSON-RPC batch: the node answers them in one response) and decodes the
 // result of call i into results[i]. It returns one error per call (nil
 // where the call succeeded), or a single error when the request as a whole
-// failed. Config.Observe sees the batch as method "batch:"+method.
+// failed. The node works through a batch one call after another, so the
+// request gets the call timeout once per batchCallsPerTimeout calls.
+// Config.Observe sees the batch as method "batch:"+method.
 func (c *Client) callBatch(ctx context.Context, method string, params [][]any, results []any) ([]error, error) {
 	start := time.Now()
 	errs, err := c.sendBatch(ctx, method, params, results)
@@ -319,7 +324,7 @@ func (c *Client) sendBatch(ctx context.Context, method string, params [][]any, r
 		}
 	}
 	body = append(body, ']')
-	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	callCtx, cancel := context.WithTimeout(ctx, c.timeout*time.Duration(1+len(params)/batchCallsPerTimeout))
 	defer cancel()
 	resp, err := c.roundTrip(ctx, callCtx, method, body)
 	if err != nil {

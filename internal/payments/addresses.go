@@ -268,12 +268,22 @@ func (s *Service) refill(ctx context.Context, c Coin) error {
 	defer func() {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('transient.address_pool.' || $1))`, c.Code)
 	}()
+	// A busy node answers a big batch late: batches start small, double
+	// while they succeed and halve when one fails, from one refill to the
+	// next.
+	batch := s.poolBatch[c.Code]
 	for {
 		ready, err := s.countPool(ctx, conn, c.Code)
 		if err != nil || ready >= s.addrs.Size {
 			return err
 		}
-		addrs, srcErr := c.Addresses.NewAddresses(ctx, min(s.addrs.Batch, s.addrs.Size-ready))
+		n := int(batch.Load())
+		addrs, srcErr := c.Addresses.NewAddresses(ctx, min(n, s.addrs.Size-ready))
+		if srcErr != nil {
+			batch.Store(int32(max(n/2, 1)))
+		} else {
+			batch.Store(int32(min(n*2, s.addrs.Batch)))
+		}
 		if len(addrs) > 0 {
 			// An address a payment already has (a wallet restored from an
 			// old backup, say) is never pooled.

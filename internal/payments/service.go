@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -117,8 +118,9 @@ type Service struct {
 	hintBatch *batcher[hintArgs]
 	txBatch   *batcher[txRef]
 
-	addrs    PoolConfig
-	poolWake chan struct{}
+	addrs     PoolConfig
+	poolWake  chan struct{}
+	poolBatch map[string]*atomic.Int32 // per coin: the next refill batch size
 }
 
 // NewService returns a Service storing payments through pool.
@@ -146,12 +148,15 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 	if s.cfg.NodeTimeout <= 0 {
 		s.cfg.NodeTimeout = 5 * time.Second
 	}
+	s.poolBatch = make(map[string]*atomic.Int32, len(cfg.Coins))
 	for _, c := range cfg.Coins {
 		if c.MaxAmount <= 0 || c.MaxAmount > MaxAmount {
 			c.MaxAmount = DefaultMaxAmount(c.Code)
 		}
 		s.coins[c.Code] = c
 		s.codes = append(s.codes, c.Code)
+		s.poolBatch[c.Code] = new(atomic.Int32)
+		s.poolBatch[c.Code].Store(int32(max(s.addrs.Batch/4, 1)))
 	}
 	slices.Sort(s.codes)
 	return s

@@ -180,7 +180,7 @@ func (s *Service) takeInto(ctx context.Context, q querier, p *Payment) (bool, er
 	if len(metadata) == 0 {
 		metadata = []byte("{}")
 	}
-	err := q.QueryRow(ctx, takeFromPoolSQL, p.ID, p.Coin, int64(p.Amount), p.Label, string(p.Status), p.Confirmations,
+	err := q.QueryRow(ctx, takeFromPoolSQL, [16]byte(p.ID), p.Coin, int64(p.Amount), p.Label, string(p.Status), p.Confirmations,
 		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), metadata, p.CreatedAt,
 		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations).Scan(&p.Address)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -96,7 +96,10 @@ const getWithOutputsSQL = `
 
 // Get returns the payment with its outputs, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Payment, error) {
-	rows, err := s.pool.Query(ctx, getWithOutputsSQL, id)
+	// [16]byte goes out as a binary uuid; uuid.UUID would go through its
+	// driver.Valuer as text, after pgx tried (and built errors for) the
+	// plans that do not fit it.
+	rows, err := s.pool.Query(ctx, getWithOutputsSQL, [16]byte(id))
 	if err != nil {
 		return nil, fmt.Errorf("payments: get %s: %w", id, err)
 	}

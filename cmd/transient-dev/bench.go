@@ -382,25 +382,8 @@ func (b *benchRun) createWorkloads(ctx context.Context) error {
 			return err
 		})
 	}
-	for _, c := range createConcurrency {
-		n := b.countFor(c)
-		res, lim, rss, err := b.bracket(ctx, "create, pool off", "node getnewaddress",
-			func() (res loadResult) {
-				_ = b.profiled(ctx, fmt.Sprintf("create-node-%d", c), 3, func() error { res = b.createLoad(ctx, n, c); return nil })
-				return res
-			},
-			func() loadResult { return nodeNew(ctx, n/2, c) })
-		if err != nil {
-			return err
-		}
-		b.add(benchRow{
-			figure:  fmt.Sprintf("POST /payments, pool off, %d conn.", c),
-			gateway: perSec(res),
-			limit:   "node getnewaddress: " + num(lim) + "/s",
-			ratio:   ratio(res.rate(), lim),
-			target:  pick(c == 16, "≥ 0.9", ""),
-			rss:     rss,
-		})
+	if err := b.createRows(ctx, "pool off", "node getnewaddress", "≥ 0.9", func(n, c int) loadResult { return nodeNew(ctx, n/2, c) }); err != nil {
+		return err
 	}
 	if err := b.stack.restartDaemon(ctx, b.daemonEnv(b.scale.poolSize)); err != nil {
 		return err
@@ -412,30 +395,41 @@ func (b *benchRun) createWorkloads(ctx context.Context) error {
 		return nil
 	}
 	b.hasPool = true
+	if err := b.createRows(ctx, "full pool", "PostgreSQL INSERT", "≥ 0.5", func(n, c int) loadResult { return pgInsert(ctx, n, c) }); err != nil {
+		return err
+	}
+	return b.waitPool(ctx, b.scale.poolSize)
+}
+
+// createRows measures POST /payments at each concurrency beside limit,
+// run by bracket, and adds a row for each; target applies at 16
+// connections. With the pool on, each level starts from a full pool.
+func (b *benchRun) createRows(ctx context.Context, mode, limitName, target string, limit func(n, c int) loadResult) error {
 	for _, c := range createConcurrency {
 		n := b.countFor(c)
 		if err := b.waitPool(ctx, b.scale.poolSize); err != nil {
 			return err
 		}
-		res, lim, rss, err := b.bracket(ctx, "create from the pool", "PostgreSQL INSERT",
+		res, lim, rss, err := b.bracket(ctx, "create, "+mode, limitName,
 			func() (res loadResult) {
-				_ = b.profiled(ctx, fmt.Sprintf("create-pool-%d", c), 3, func() error { res = b.createLoad(ctx, n, c); return nil })
+				name := fmt.Sprintf("create-%s-%d", strings.ReplaceAll(mode, " ", "-"), c)
+				_ = b.profiled(ctx, name, 3, func() error { res = b.createLoad(ctx, n, c); return nil })
 				return res
 			},
-			func() loadResult { return pgInsert(ctx, n, c) })
+			func() loadResult { return limit(n, c) })
 		if err != nil {
 			return err
 		}
 		b.add(benchRow{
-			figure:  fmt.Sprintf("POST /payments, full pool, %d conn.", c),
+			figure:  fmt.Sprintf("POST /payments, %s, %d conn.", mode, c),
 			gateway: perSec(res),
-			limit:   "PostgreSQL INSERT: " + num(lim) + "/s",
+			limit:   limitName + ": " + num(lim) + "/s",
 			ratio:   ratio(res.rate(), lim),
-			target:  pick(c == 16, "≥ 0.5", ""),
+			target:  pick(c == 16, target, ""),
 			rss:     rss,
 		})
 	}
-	return b.waitPool(ctx, b.scale.poolSize)
+	return nil
 }
 
 // bracket measures the gateway between two runs of its limit, so that the

@@ -112,7 +112,11 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		*out = filepath.Join(root, "docs", "benchmarks.md")
 	}
 	if *binDir != "" {
-		files.binDir = *binDir
+		// transientd runs in the stack's directory: the path must not be
+		// relative.
+		if files.binDir, err = filepath.Abs(*binDir); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -83,6 +83,7 @@ func TestNilMetricsDoNothing(t *testing.T) {
 	m.WebhookAttempt("webhook", "delivered", time.Millisecond)
 	m.WatchDatabase(nil, DatabaseOptions{})
 	m.WatchStreams(func() int { return 1 })
+	m.AddressPoolReady("LTC", 1)
 	if m.NodeObserver("LTC") != nil {
 		t.Error("a nil Metrics gives a node observer")
 	}
@@ -102,6 +103,15 @@ func TestWatchStreams(t *testing.T) {
 	open = 0
 	if got := value(t, m.Registry(), "transient_checkout_streams_open", nil); got != 0 {
 		t.Errorf("gauge %v after the streams closed, want 0", got)
+func TestAddressPoolReady(t *testing.T) {
+	m := New()
+	if got := value(t, m.Registry(), "transient_address_pool_ready", map[string]string{"coin": "LTC"}); got != -1 {
+		t.Fatalf("before any count: %v, want no series (the pool may be off)", got)
+	}
+	m.AddressPoolReady("LTC", 7)
+	m.AddressPoolReady("LTC", 5)
+	if got := value(t, m.Registry(), "transient_address_pool_ready", map[string]string{"coin": "LTC"}); got != 5 {
+		t.Errorf("transient_address_pool_ready{coin=LTC} = %v, want the last count, 5", got)
 	}
 }
 

@@ -312,10 +312,10 @@ func (b *benchRun) run(ctx context.Context) error {
 		return err
 	} else {
 		b.rss.watch(b.stack.daemon.cmd.Process.Pid)
-		_, err := b.poolReady(ctx)
-		b.hasPool = err == nil
-		if err := b.waitPool(ctx, b.scale.poolSize); err != nil {
-			return err
+		if b.detectPool(ctx) == nil {
+			if err := b.waitPool(ctx, b.scale.poolSize); err != nil {
+				return err
+			}
 		}
 	}
 	if b.wants("read") {
@@ -393,12 +393,10 @@ func (b *benchRun) createWorkloads(ctx context.Context) error {
 		return err
 	}
 	b.rss.watch(b.stack.daemon.cmd.Process.Pid)
-	if _, err := b.poolReady(ctx); err != nil {
-		b.hasPool = false
+	if err := b.detectPool(ctx); err != nil {
 		b.say("no address pool in this build (%v): the rows from a full pool are left out", err)
 		return nil
 	}
-	b.hasPool = true
 	if err := b.createRows(ctx, "full pool", "PostgreSQL INSERT", "≥ 0.5", func(n, c int) loadResult { return pgInsert(ctx, n, c) }); err != nil {
 		return err
 	}
@@ -554,6 +552,22 @@ func (b *benchRun) poolReady(ctx context.Context) (int, error) {
 		}
 	}
 	return 0, errors.New("/metrics has no transient_address_pool_ready")
+}
+
+// detectPool sets hasPool when transientd reports an address pool within
+// 10 s of its start (its first count follows the start by moments).
+func (b *benchRun) detectPool(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := b.poolReady(ctx)
+		if err == nil || time.Now().After(deadline) {
+			b.hasPool = err == nil
+			return err
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 // waitPool waits until the pool holds at least n addresses.

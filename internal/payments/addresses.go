@@ -245,9 +245,10 @@ func (s *Service) runPool(ctx context.Context) {
 	}
 }
 
-// refill tops up coin c's pool when it is below the low-water mark. One
-// process refills a coin at a time (a session advisory lock, released if
-// the process dies); the others skip it.
+// refill tops up coin c's pool when it is below the low-water mark, at no
+// more than half the node's time. One process refills a coin at a time (a
+// session advisory lock, released if the process dies); the others skip
+// it.
 func (s *Service) refill(ctx context.Context, c Coin) error {
 	ready, err := s.countPool(ctx, s.pool, c.Code)
 	if err != nil || ready >= s.addrs.LowWater {
@@ -278,7 +279,9 @@ func (s *Service) refill(ctx context.Context, c Coin) error {
 			return err
 		}
 		n := int(batch.Load())
+		began := time.Now()
 		addrs, srcErr := c.Addresses.NewAddresses(ctx, min(n, s.addrs.Size-ready))
+		took := time.Since(began)
 		if srcErr != nil {
 			batch.Store(int32(max(n/2, 1)))
 		} else {
@@ -301,6 +304,15 @@ func (s *Service) refill(ctx context.Context, c Coin) error {
 		}
 		if len(addrs) == 0 {
 			return errors.New("the address source made no address")
+		}
+		// The node's wallet makes addresses under the lock that detection's
+		// calls (gettransaction, and the wallet's own work when a
+		// transaction arrives) need too: a refill leaves it free at least
+		// half the time.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(took):
 		}
 	}
 }

@@ -199,7 +199,7 @@ func startStack(ctx context.Context, opts stackOptions) (*devStack, error) {
 		return s, err
 	}
 	s.node = node
-	if err := node.Setup(ctx); err != nil {
+	if err := setupNode(ctx, node); err != nil {
 		return s, err
 	}
 
@@ -250,6 +250,23 @@ func (s *devStack) startDaemon(ctx context.Context, env []string) error {
 func (s *devStack) restartDaemon(ctx context.Context, env []string) error {
 	s.daemon.stop(s.opts.stderr)
 	return s.startDaemon(ctx, env)
+}
+
+// setupNode makes what regtest.Setup makes (the miner and merchant wallets,
+// 101 blocks so the miner has mature coins), mining in steps that each
+// stay well inside the node client's timeout on a loaded machine.
+func setupNode(ctx context.Context, node *regtest.Node) error {
+	for _, w := range []string{regtest.MinerWallet, regtest.MerchantWallet} {
+		if err := node.CreateWallet(ctx, w); err != nil {
+			return err
+		}
+	}
+	for left := 101; left > 0; left -= 10 {
+		if _, err := node.Mine(ctx, min(left, 10)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeNotifyConfig points the node's notification hooks at base.

@@ -164,7 +164,11 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	b.print(stdout)
 	if *out != "" {
-		if err := writeBenchDoc(*out, b, "make bench"); err != nil {
+		command := "make bench"
+		if len(args) > 0 {
+			command = "bin/transient-dev bench " + strings.Join(args, " ")
+		}
+		if err := writeBenchDoc(*out, b, command); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "transient-dev: wrote %s\n", *out)

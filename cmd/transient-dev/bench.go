@@ -56,6 +56,13 @@ type benchScale struct {
 	poolSize   int
 }
 
+// times returns s with every count multiplied by f.
+func (s benchScale) times(f float64) benchScale {
+	m := func(n int) int { return max(int(float64(n)*f), 2) }
+	return benchScale{create: m(s.create), reads: m(s.reads), notifies: m(s.notifies), burstTxs: m(s.burstTxs),
+		burstHints: m(s.burstHints), e2eSeconds: s.e2eSeconds * f, webhooks: m(s.webhooks), poolSize: m(s.poolSize)}
+}
+
 var (
 	fullScale  = benchScale{create: 1500, reads: 20000, notifies: 200, burstTxs: 500, burstHints: 5000, e2eSeconds: 10, webhooks: 2000, poolSize: 5000}
 	smokeScale = benchScale{create: 8, reads: 40, notifies: 2, burstTxs: 5, burstHints: 50, e2eSeconds: 0.25, webhooks: 10, poolSize: 40}
@@ -90,6 +97,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	binDir := fs.String("bin", "", "directory of transientd, notify-tx and notify-block (default bin/)")
 	adminURL := fs.String("database-url", "", "PostgreSQL superuser URL (default: scripts/postgres.sh picks or starts a server)")
 	only := fs.String("only", "", "run only these workloads, comma-separated: create, read, notify, burst, e2e, webhooks")
+	factor := fs.Float64("scale", 1, "multiply every count by this (below 1 for a quicker, noisier run on a busy machine)")
 	profile := fs.String("profile", "", "write a CPU profile of transientd under each workload into this directory (served by pprof on METRICS_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return errReported
@@ -110,6 +118,9 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		files.database = "transient_bench_" + strings.ToLower(rand.Text()[:8])
 	} else if *out == "" && *only == "" {
 		*out = filepath.Join(root, "docs", "benchmarks.md")
+	}
+	if *factor != 1 && *factor > 0 {
+		scale = scale.times(*factor)
 	}
 	if *binDir != "" {
 		// transientd runs in the stack's directory: the path must not be

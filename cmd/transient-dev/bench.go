@@ -84,7 +84,6 @@ const (
 	payerUTXO         = int64(500_000)
 	payerFee          = int64(10_000)
 	webhookWait       = 60 * time.Second
-	benchPoolLowWater = 2 // of 3: refill when a third is used
 )
 
 // bench runs the benchmark.
@@ -280,7 +279,8 @@ func (b *benchRun) say(format string, args ...any) {
 func (b *benchRun) daemonEnv(poolSize int) []string {
 	return []string{
 		"ADDRESS_POOL_SIZE=" + strconv.Itoa(poolSize),
-		"ADDRESS_POOL_LOW_WATER=" + strconv.Itoa(poolSize*benchPoolLowWater/3),
+		// Above the largest create level, so a level never empties the pool.
+		"ADDRESS_POOL_LOW_WATER=" + strconv.Itoa(min(b.scale.create+1, poolSize)),
 		"CATCHUP_INTERVAL=1h",
 		"METRICS_ADDR=" + b.metricsAddr,
 	}
@@ -585,19 +585,26 @@ func (b *benchRun) detectPool(ctx context.Context) error {
 	}
 }
 
-// waitPool waits until the pool holds at least n addresses.
+// waitPool waits until no refill runs: the pool holds at least its
+// low-water mark (and at least n) and its count stood still for a second.
+// A refill competes with the other workloads for the node's wallet.
 func (b *benchRun) waitPool(ctx context.Context, n int) error {
 	if !b.hasPool {
 		return nil
 	}
-	deadline := time.Now().Add(5 * time.Minute)
+	low := min(b.scale.create+1, b.scale.poolSize)
+	deadline := time.Now().Add(10 * time.Minute)
+	last, since := -1, time.Now()
 	for {
 		got, err := b.poolReady(ctx)
-		if err == nil && got >= n {
+		if err == nil && got != last {
+			last, since = got, time.Now()
+		}
+		if err == nil && got >= max(low, min(n, low)) && time.Since(since) >= time.Second {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("address pool: %d of %d ready after 5 min (%v)", got, n, err)
+			return fmt.Errorf("address pool: %d ready after 10 min, want a settled pool of at least %d (%v)", got, low, err)
 		}
 		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
 			return err

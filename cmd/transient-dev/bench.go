@@ -585,8 +585,8 @@ func (b *benchRun) detectPool(ctx context.Context) error {
 	}
 }
 
-// waitPool waits until no refill runs: the pool holds at least its
-// low-water mark (and at least n) and its count stood still for a second.
+// waitPool waits until no refill runs: the pool is full, or holds at least
+// its low-water mark (and at least n) and its count stood still for 3 s.
 // A refill competes with the other workloads for the node's wallet.
 func (b *benchRun) waitPool(ctx context.Context, n int) error {
 	if !b.hasPool {
@@ -600,7 +600,7 @@ func (b *benchRun) waitPool(ctx context.Context, n int) error {
 		if err == nil && got != last {
 			last, since = got, time.Now()
 		}
-		if err == nil && got >= max(low, min(n, low)) && time.Since(since) >= time.Second {
+		if err == nil && (got >= b.scale.poolSize || got >= max(low, n) && time.Since(since) >= 3*time.Second) {
 			return nil
 		}
 		if time.Now().After(deadline) {

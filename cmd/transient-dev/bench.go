@@ -328,7 +328,7 @@ func (b *benchRun) run(ctx context.Context) error {
 	} else {
 		b.rss.watch(b.stack.daemon.cmd.Process.Pid)
 		if b.detectPool(ctx) == nil {
-			if err := b.waitPool(ctx, b.scale.poolSize); err != nil {
+			if err := b.waitPool(ctx); err != nil {
 				return err
 			}
 		}
@@ -415,7 +415,7 @@ func (b *benchRun) createWorkloads(ctx context.Context) error {
 	if err := b.createRows(ctx, "full pool", "PostgreSQL INSERT", "≥ 0.5", func(n, c int) loadResult { return pgInsert(ctx, n, c) }); err != nil {
 		return err
 	}
-	return b.waitPool(ctx, b.scale.poolSize)
+	return b.waitPool(ctx)
 }
 
 // createRows measures POST /payments at each concurrency beside limit,
@@ -424,7 +424,7 @@ func (b *benchRun) createWorkloads(ctx context.Context) error {
 func (b *benchRun) createRows(ctx context.Context, mode, limitName, target string, limit func(n, c int) loadResult) error {
 	for _, c := range createConcurrency {
 		n := b.countFor(c)
-		if err := b.waitPool(ctx, b.scale.poolSize); err != nil {
+		if err := b.waitPool(ctx); err != nil {
 			return err
 		}
 		res, lim, rss, err := b.bracket(ctx, "create, "+mode, limitName,
@@ -586,9 +586,10 @@ func (b *benchRun) detectPool(ctx context.Context) error {
 }
 
 // waitPool waits until no refill runs: the pool is full, or holds at least
-// its low-water mark (and at least n) and its count stood still for 3 s.
-// A refill competes with the other workloads for the node's wallet.
-func (b *benchRun) waitPool(ctx context.Context, n int) error {
+// its low-water mark (more than a create level takes) and its count stood
+// still for 3 s. A refill competes with the other workloads for the
+// node's wallet.
+func (b *benchRun) waitPool(ctx context.Context) error {
 	if !b.hasPool {
 		return nil
 	}
@@ -600,7 +601,7 @@ func (b *benchRun) waitPool(ctx context.Context, n int) error {
 		if err == nil && got != last {
 			last, since = got, time.Now()
 		}
-		if err == nil && (got >= b.scale.poolSize || got >= max(low, n) && time.Since(since) >= 3*time.Second) {
+		if err == nil && (got >= b.scale.poolSize || got >= low && time.Since(since) >= 3*time.Second) {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -823,7 +824,7 @@ func (b *benchRun) preparePayments(ctx context.Context) (*chainPayments, error) 
 	if err := node.Client("").Call(ctx, "unloadwallet", []any{payerWallet}, nil); err != nil {
 		return nil, err
 	}
-	return chain, b.waitPool(ctx, b.scale.poolSize)
+	return chain, b.waitPool(ctx)
 }
 
 // burstWorkload: the burst's transactions reach the node while its

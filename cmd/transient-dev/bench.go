@@ -96,6 +96,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	binDir := fs.String("bin", "", "directory of transientd, notify-tx and notify-block (default bin/)")
 	adminURL := fs.String("database-url", "", "PostgreSQL superuser URL (default: scripts/postgres.sh picks or starts a server)")
 	only := fs.String("only", "", "run only these workloads, comma-separated: create, read, notify, burst, e2e, webhooks")
+	name := fs.String("name", "bench", "the run's directory under .cache and database (transient_NAME), so two runs can share a machine")
 	factor := fs.Float64("scale", 1, "multiply every count by this (below 1 for a quicker, noisier run on a busy machine)")
 	profile := fs.String("profile", "", "write a CPU profile of transientd under each workload into this directory (served by pprof on METRICS_ADDR)")
 	if err := fs.Parse(args); err != nil {
@@ -107,8 +108,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	scale := fullScale
 	files := devFiles(root)
-	files.dir = filepath.Join(root, ".cache", "bench")
-	files.database = "transient_bench"
+	files.dir = filepath.Join(root, ".cache", *name)
+	files.database = "transient_" + strings.ReplaceAll(*name, "-", "_")
 	if *smoke {
 		scale = smokeScale
 		if files.dir, err = os.MkdirTemp("", "transient-bench-"); err != nil {

@@ -75,15 +75,15 @@ var (
 )
 
 const (
-	readConcurrency   = 32
-	hintConcurrency   = 64
-	nodeReadConc      = 16 // transientd reads transactions 16 at a time
-	webhookWorkers    = 32 // WEBHOOK_WORKERS' default
-	paymentAmount     = int64(100_000)
-	payerWallet       = "payer"
-	payerUTXO         = int64(500_000)
-	payerFee          = int64(10_000)
-	webhookWait       = 60 * time.Second
+	readConcurrency = 32
+	hintConcurrency = 64
+	nodeReadConc    = 16 // transientd reads transactions 16 at a time
+	webhookWorkers  = 32 // WEBHOOK_WORKERS' default
+	paymentAmount   = int64(100_000)
+	payerWallet     = "payer"
+	payerUTXO       = int64(500_000)
+	payerFee        = int64(10_000)
+	webhookWait     = 60 * time.Second
 )
 
 // bench runs the benchmark.

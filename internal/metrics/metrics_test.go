@@ -103,6 +103,9 @@ func TestWatchStreams(t *testing.T) {
 	open = 0
 	if got := value(t, m.Registry(), "transient_checkout_streams_open", nil); got != 0 {
 		t.Errorf("gauge %v after the streams closed, want 0", got)
+	}
+}
+
 func TestAddressPoolReady(t *testing.T) {
 	m := New()
 	if got := value(t, m.Registry(), "transient_address_pool_ready", map[string]string{"coin": "LTC"}); got != -1 {

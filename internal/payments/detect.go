@@ -45,38 +45,20 @@ func (s *Service) nodeFor(code string) (Coin, error) {
 
 // ProcessTx reads one transaction from the coin's node and records what it
 // pays. A transaction the wallet does not know, or that pays no payment,
-// changes nothing. A node error is returned so the caller can retry.
+// changes nothing. The transactions it conflicts with in the wallet (the one
+// a replacement replaced) are read in the same pass and recorded in the same
+// database transaction, so the two are never counted together. A node error
+// is returned so the caller can retry.
 func (s *Service) ProcessTx(ctx context.Context, code, txid string) error {
 	c, err := s.nodeFor(code)
 	if err != nil {
 		return err
 	}
-	observedAt := s.now().UTC()
-	t, err := c.Node.GetTransaction(ctx, txid)
-	if errors.Is(err, coind.ErrTxNotFound) {
-		return nil
-	}
-	if err != nil {
-		return &UnavailableError{Coin: code, Err: err}
-	}
-	r := newReader(c)
-	obs, err := r.fromTx(ctx, t, observedAt)
+	obs, err := s.readTxs(ctx, c, []string{txid})
 	if err != nil {
 		return err
 	}
-	if err := s.Observe(ctx, code, []TxObservation{obs}); err != nil {
-		return err
-	}
-	// A replacement arrives with a notification, the transaction it
-	// replaces does not: look at the other side of every conflict too.
-	if len(obs.Outputs) > 0 && s.jobs != nil {
-		for _, other := range t.WalletConflicts {
-			if err := s.HintTx(ctx, code, other); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return s.observeInBatches(ctx, code, obs)
 }
 
 // RefreshCoin re-reads, in one batched pass, every transaction of the coin
@@ -110,7 +92,7 @@ func (s *Service) refresh(ctx context.Context, c Coin, skip map[string]bool) err
 		return fmt.Errorf("payments: refresh %s: %w", code, err)
 	}
 	txids = slices.DeleteFunc(txids, func(txid string) bool { return skip[txid] })
-	obs, _, err := s.readTxs(ctx, c, txids)
+	obs, err := s.readTxs(ctx, c, txids)
 	if err != nil {
 		return err
 	}
@@ -118,32 +100,65 @@ func (s *Service) refresh(ctx context.Context, c Coin, skip map[string]bool) err
 }
 
 // observeInBatches observes obs a batch at a time, so one database
-// transaction never holds locks on thousands of payments.
+// transaction never holds locks on thousands of payments. Transactions that
+// conflict with each other in the wallet stay in one batch: a replacement
+// and the transaction it replaced are recorded together or not at all.
 func (s *Service) observeInBatches(ctx context.Context, code string, obs []TxObservation) error {
-	for len(obs) > 0 {
-		n := min(len(obs), observeBatch)
-		if err := s.Observe(ctx, code, obs[:n]); err != nil {
+	for _, batch := range conflictBatches(obs, observeBatch) {
+		if err := s.Observe(ctx, code, batch); err != nil {
 			return err
 		}
-		obs = obs[n:]
 	}
 	return nil
 }
 
-// readTxs calls gettransaction for txids with bounded concurrency. A
-// transaction the wallet does not know is left out. It also returns the
-// wallet conflicts of the transactions that pay the wallet: a replacement is
-// notified, the transaction it replaces is not, so the caller looks at those
-// too.
-func (s *Service) readTxs(ctx context.Context, c Coin, txids []string) ([]TxObservation, []string, error) {
+// readTxs calls gettransaction for txids with bounded concurrency, then,
+// in the same pass, for the wallet conflicts of what it read (a
+// replacement is notified, the transaction it replaces is not, and a
+// refresh may hold only one side), up to conflictRounds levels deep. A
+// transaction the wallet does not know is left out.
+func (s *Service) readTxs(ctx context.Context, c Coin, txids []string) ([]TxObservation, error) {
+	r := newReader(c)
+	read := make(map[string]bool, len(txids))
+	var all []TxObservation
+	for round := 0; len(txids) > 0 && round < conflictRounds; round++ {
+		for _, txid := range txids {
+			read[txid] = true
+		}
+		obs, err := s.readRound(ctx, c, r, txids)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, obs...)
+		txids = txids[:0:0]
+		for _, o := range obs {
+			if len(o.Outputs) == 0 && !o.Conflicted && o.Confirmations >= 0 {
+				continue // pays nobody of ours, and cannot un-pay anybody
+			}
+			for _, other := range o.WalletConflicts {
+				if !read[other] {
+					read[other] = true
+					txids = append(txids, other)
+				}
+			}
+		}
+	}
+	return all, nil
+}
+
+// conflictRounds bounds how far readTxs follows wallet conflicts: a
+// replacement, the transaction it replaced, and a replacement of the
+// replacement.
+const conflictRounds = 3
+
+// readRound is one round of readTxs.
+func (s *Service) readRound(ctx context.Context, c Coin, r *reader, txids []string) ([]TxObservation, error) {
 	var (
-		mu        sync.Mutex
-		obs       = make([]TxObservation, 0, len(txids))
-		conflicts []string
-		firstErr  error
-		wg        sync.WaitGroup
-		next      = make(chan string)
-		r         = newReader(c)
+		mu       sync.Mutex
+		obs      = make([]TxObservation, 0, len(txids))
+		firstErr error
+		wg       sync.WaitGroup
+		next     = make(chan string)
 	)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -164,9 +179,6 @@ func (s *Service) readTxs(ctx context.Context, c Coin, txids []string) ([]TxObse
 					cancel()
 				case err == nil:
 					obs = append(obs, o)
-					if len(o.Outputs) > 0 {
-						conflicts = append(conflicts, t.WalletConflicts...)
-					}
 				}
 				mu.Unlock()
 			}
@@ -180,7 +192,7 @@ func (s *Service) readTxs(ctx context.Context, c Coin, txids []string) ([]TxObse
 	}
 	close(next)
 	wg.Wait()
-	return obs, conflicts, firstErr
+	return obs, firstErr
 }
 
 // CatchUp scans the coin's wallet with listsinceblock from the stored cursor

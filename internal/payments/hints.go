@@ -112,7 +112,8 @@ func (s *Service) workTxHint(ctx context.Context, coin, txid string) error {
 }
 
 // processTxs is ProcessTx for many transactions: read concurrently from the
-// nodes, observed in one database transaction per coin and batch.
+// nodes with their wallet conflicts, observed in one database transaction
+// per coin and batch.
 func (s *Service) processTxs(ctx context.Context, refs []txRef) error {
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
@@ -125,17 +126,12 @@ func (s *Service) processTxs(ctx context.Context, refs []txRef) error {
 		if err != nil {
 			return err
 		}
-		obs, conflicts, err := s.readTxs(ctx, c, txids)
+		obs, err := s.readTxs(ctx, c, txids)
 		if err != nil {
 			return err
 		}
 		if err := s.observeInBatches(ctx, code, obs); err != nil {
 			return err
-		}
-		for _, txid := range conflicts {
-			if err := s.HintTx(ctx, code, txid); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

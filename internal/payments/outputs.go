@@ -67,6 +67,9 @@ type TxObservation struct {
 	Outputs []ObservedOutput
 	// ObservedAt is when the node was asked, taken before the call.
 	ObservedAt time.Time
+	// WalletConflicts are the wallet transactions spending an input of this
+	// one, as the node listed them: it and they are observed together.
+	WalletConflicts []string
 }
 
 // ObservedOutput is one output of an observed transaction paying an address

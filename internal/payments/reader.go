@@ -106,6 +106,7 @@ func (r *reader) fromList(ctx context.Context, res *coind.SinceBlock, at time.Ti
 // replaced it in the mempool: the receiver holds both at 0 confirmations,
 // and only the one still in the mempool can confirm.
 func (r *reader) complete(ctx context.Context, o TxObservation, walletConflicts []string) (TxObservation, error) {
+	o.WalletConflicts = walletConflicts
 	if o.Confirmations > 0 && o.BlockHeight == 0 && o.BlockHash != "" {
 		h, err := r.height(ctx, o.BlockHash)
 		if err != nil {

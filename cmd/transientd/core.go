@@ -40,7 +40,7 @@ func newCore(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metric
 			return nil, fmt.Errorf("%s_RPC_URL: %w", cc.Code, err)
 		}
 		c.nodes[cc.Code] = client
-		coins = append(coins, payments.Coin{Code: cc.Code, Node: client, Confirmations: cc.Confirmations,
+		coins = append(coins, payments.Coin{Code: cc.Code, Node: client, Confirmations: cc.Confirmations, ZeroConf: cc.ZeroConf,
 			URIScheme: cc.URIScheme, Wallet: client.Wallet(), Addresses: payments.NodeWallet{Node: client}})
 	}
 	// An insert-only client: services queue jobs through it inside their
@@ -97,7 +97,7 @@ func (c *core) closeNodes() {
 func offlineService(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger) *payments.Service {
 	var coins []payments.Coin
 	for _, cc := range cfg.Coins {
-		coins = append(coins, payments.Coin{Code: cc.Code, Confirmations: cc.Confirmations, URIScheme: cc.URIScheme})
+		coins = append(coins, payments.Coin{Code: cc.Code, Confirmations: cc.Confirmations, ZeroConf: cc.ZeroConf, URIScheme: cc.URIScheme})
 	}
 	return payments.NewService(pool, payments.Config{Coins: coins, Logger: log})
 }

@@ -266,6 +266,7 @@ func TestCreatePaymentRefusals(t *testing.T) {
 		{"past expires_at", `{"currency":"LTC","amount":1,"expires_at":"2001-01-01T00:00:00Z"}`, "", 400, "invalid_expiry", "expires_at", "future"},
 		{"both expiries", `{"currency":"LTC","amount":1,"expires_in":60,"expires_at":"2099-01-01T00:00:00Z"}`, "", 400, "invalid_expiry", "expires_in", "not both"},
 		{"too many confirmations", `{"currency":"LTC","amount":1,"confirmations":5000}`, "", 400, "invalid_confirmations", "confirmations", "1000"},
+		{"zero confirmations without zero-conf", `{"currency":"LTC","amount":1,"confirmations":0}`, "", 400, "invalid_confirmations", "confirmations", "LTC_ZERO_CONF is off"},
 		{"metadata not object", `{"currency":"LTC","amount":1,"metadata":[1]}`, "", 400, "invalid_field", "metadata", "object"},
 		{"callback to loopback", `{"currency":"LTC","amount":1,"callback_url":"http://127.0.0.1:8000/hook"}`, "", 400, "invalid_field", "callback_url", "private"},
 		{"callback to localhost", `{"currency":"LTC","amount":1,"callback_url":"http://localhost/hook"}`, "", 400, "invalid_field", "callback_url", "private"},

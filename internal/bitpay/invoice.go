@@ -313,6 +313,10 @@ func (s *Service) CreateInvoice(ctx context.Context, tok *Token, req InvoiceRequ
 	}
 	complete := s.completeConfirmations(coin)
 	confs := speedConfirmations(req.TransactionSpeed, complete)
+	if confs == 0 && !s.cfg.Payments.ZeroConf(coin) {
+		return nil, invalid("transactionSpeed", "transactionSpeed %s accepts unconfirmed payments, which %s does not on this server "+
+			"(%s_ZERO_CONF is off); use medium or low", req.TransactionSpeed, coin, coin)
+	}
 	row := invoiceRow{
 		TokenID:               tok.ID,
 		Price:                 req.Price,

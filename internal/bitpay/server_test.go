@@ -217,3 +217,25 @@ func mustUUID(t *testing.T, s string) uuid.UUID {
 	}
 	return id
 }
+
+// TestServerRefusesHighSpeedWithoutZeroConf: transactionSpeed high accepts a
+// payment at 0 confirmations, so a coin that does not accept them refuses
+// it, with a 400 naming the field, and stores nothing; medium still works.
+func TestServerRefusesHighSpeedWithoutZeroConf(t *testing.T) {
+	s := newServer(t, nil) // LTC without ZeroConf
+	status, body := s.call("POST", "/invoices", `{"price": "0.5", "currency": "LTC", "transactionSpeed": "high", "token": "`+s.tok+`"}`, "")
+	if status != 400 || !strings.Contains(body, `"transactionSpeed high accepts unconfirmed payments, which LTC does not`) {
+		t.Fatalf("high speed without zero-conf: %d %s", status, body)
+	}
+	// The server's default speed is refused the same way.
+	high := newServer(t, nil, func(c *Config) { c.DefaultSpeed = SpeedHigh })
+	if status, body := high.call("POST", "/invoices", `{"price": "0.5", "currency": "LTC", "token": "`+high.tok+`"}`, ""); status != 400 || !strings.Contains(body, "transactionSpeed") {
+		t.Fatalf("default high speed without zero-conf: %d %s", status, body)
+	}
+	if status, body := s.call("GET", "/invoices?token="+url.QueryEscape(s.tok), "", ""); status != 200 || strings.TrimSpace(body) != `{"data":[]}` {
+		t.Fatalf("invoices after the refusals: %d %s", status, body)
+	}
+	if status, body := s.call("POST", "/invoices", `{"price": "0.5", "currency": "LTC", "transactionSpeed": "medium", "token": "`+s.tok+`"}`, ""); status != 200 {
+		t.Fatalf("medium speed: %d %s", status, body)
+	}
+}

@@ -20,7 +20,7 @@ import (
 // reply is a recorded response: a fixture file and the HTTP status the node
 // sent with it.
 type reply struct {
-	file   string // under testdata/dogecoin-1.14.9, without .json
+	file   string // under testdata/dogecoin-1.14.9 (or testdata/ when it has a directory), without .json
 	status int
 }
 
@@ -97,7 +97,11 @@ func (f *fakeNode) last(method string) request {
 // readFixture returns a recorded response body.
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "dogecoin-1.14.9", name+".json"))
+	dir := "dogecoin-1.14.9"
+	if strings.Contains(name, "/") {
+		dir = "" // another node's recording, named with its directory
+	}
+	data, err := os.ReadFile(filepath.Join("testdata", dir, name+".json"))
 	if err != nil {
 		t.Fatalf("fixture: %v", err)
 	}
@@ -517,5 +521,54 @@ func BenchmarkGetTransactionReplay(b *testing.B) {
 		if err != nil || tx.Amount != paidAmount {
 			b.Fatalf("GetTransaction = %+v, %v", tx, err)
 		}
+	}
+}
+
+// TestBitcoinCoreFullRBFConflicts decodes what Bitcoin Core 28.4 says about a
+// receive taken back by a full-RBF replacement: mempoolconflicts before the
+// replacement is mined (walletconflicts stay empty), confirmations -1 and no
+// details after.
+func TestBitcoinCoreFullRBFConflicts(t *testing.T) {
+	const (
+		replaced    = "06f1aaee778915767055be85798e15c7cb4a33c0c7a9623ac8264684c8bdbb40"
+		replacement = "f51acf32600eec1eb6fecf1d934e1092b564a0474c21fb2a91f82e47c3d5934a"
+	)
+	tests := []struct {
+		file             string
+		confs            int64
+		mempoolConflicts []string
+		details          int
+	}{
+		{"bitcoin-core-28.4/gettransaction-receive-0conf-nonsignalling", 0, []string{}, 1},
+		{"bitcoin-core-28.4/gettransaction-after-fullrbf-replacement-unmined", 0, []string{replacement}, 1},
+		{"bitcoin-core-28.4/gettransaction-after-fullrbf-replacement-mined", -1, []string{}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			_, srv := newFakeNode(t, map[string]reply{
+				"gettransaction": {tt.file, 200},
+				"getnetworkinfo": {"bitcoin-core-28.4/getnetworkinfo", 200},
+			})
+			tx, err := newClient(t, srv, "/wallet/merchant").GetTransaction(context.Background(), replaced)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tx.Confirmations != tt.confs || !reflect.DeepEqual(tx.MempoolConflicts, tt.mempoolConflicts) ||
+				len(tx.WalletConflicts) != 0 || len(tx.Details) != tt.details || tx.Amount != 10_000_000 {
+				t.Fatalf("got confirmations %d, mempool conflicts %v, wallet conflicts %v, %d details, amount %d; want %d, %v, none, %d, 10000000",
+					tx.Confirmations, tx.MempoolConflicts, tx.WalletConflicts, len(tx.Details), tx.Amount, tt.confs, tt.mempoolConflicts, tt.details)
+			}
+		})
+	}
+	_, srv := newFakeNode(t, map[string]reply{
+		"listsinceblock": {"bitcoin-core-28.4/listsinceblock-after-fullrbf-replacement-unmined", 200},
+		"getnetworkinfo": {"bitcoin-core-28.4/getnetworkinfo", 200},
+	})
+	res, err := newClient(t, srv, "/wallet/merchant").ListSinceBlock(context.Background(), "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Transactions) != 1 || !reflect.DeepEqual(res.Transactions[0].MempoolConflicts, []string{replacement}) {
+		t.Fatalf("listsinceblock entries = %+v, want the replaced receive with its mempool conflict", res.Transactions)
 	}
 }

@@ -55,8 +55,13 @@ type Transaction struct {
 	// After a double spend mined elsewhere the receiver's list is empty
 	// (only the sender lists the conflicting txid).
 	WalletConflicts []string
-	ReplacedByTxID  string // replaced_by_txid, sender side after bumpfee; never on Dogecoin
-	ReplacesTxID    string // replaces_txid, sender side after bumpfee; never on Dogecoin
+	// MempoolConflicts lists transactions in the node's mempool that spend
+	// the same inputs, wallet transactions or not (Bitcoin Core 28+ only;
+	// nil elsewhere). A receive replaced by a transaction paying someone
+	// else (full RBF) shows it here while its walletconflicts stay empty.
+	MempoolConflicts []string
+	ReplacedByTxID   string // replaced_by_txid, sender side after bumpfee; never on Dogecoin
+	ReplacesTxID     string // replaces_txid, sender side after bumpfee; never on Dogecoin
 	// Details has one entry per output paying (or paid by) the wallet. It is
 	// empty for a conflicted receive.
 	Details []Detail
@@ -105,7 +110,9 @@ type ListEntry struct {
 	BlockHeight     int64
 	Replaceable     string // bip125-replaceable; "" when absent
 	WalletConflicts []string
-	Time            int64 // Unix seconds the wallet first saw the transaction
+	// MempoolConflicts is as in Transaction (Bitcoin Core 28+ only).
+	MempoolConflicts []string
+	Time             int64 // Unix seconds the wallet first saw the transaction
 }
 
 // Block is the header part of getblock (verbose).
@@ -240,20 +247,21 @@ func (c *Client) SetLabel(ctx context.Context, address, label string) error {
 
 // txWire is gettransaction's result as the node sends it.
 type txWire struct {
-	TxID            string       `json:"txid"`
-	Amount          amount       `json:"amount"`
-	Fee             amount       `json:"fee"`
-	Confirmations   int64        `json:"confirmations"`
-	BlockHash       string       `json:"blockhash"`
-	BlockHeight     int64        `json:"blockheight"`
-	BlockTime       int64        `json:"blocktime"`
-	Time            int64        `json:"time"`
-	Trusted         *bool        `json:"trusted"`
-	Replaceable     string       `json:"bip125-replaceable"`
-	WalletConflicts []string     `json:"walletconflicts"`
-	ReplacedByTxID  string       `json:"replaced_by_txid"`
-	ReplacesTxID    string       `json:"replaces_txid"`
-	Details         []detailWire `json:"details"`
+	TxID             string       `json:"txid"`
+	Amount           amount       `json:"amount"`
+	Fee              amount       `json:"fee"`
+	Confirmations    int64        `json:"confirmations"`
+	BlockHash        string       `json:"blockhash"`
+	BlockHeight      int64        `json:"blockheight"`
+	BlockTime        int64        `json:"blocktime"`
+	Time             int64        `json:"time"`
+	Trusted          *bool        `json:"trusted"`
+	Replaceable      string       `json:"bip125-replaceable"`
+	WalletConflicts  []string     `json:"walletconflicts"`
+	MempoolConflicts []string     `json:"mempoolconflicts"`
+	ReplacedByTxID   string       `json:"replaced_by_txid"`
+	ReplacesTxID     string       `json:"replaces_txid"`
+	Details          []detailWire `json:"details"`
 }
 
 // detailWire is one gettransaction details[] entry as the node sends it.
@@ -275,19 +283,20 @@ func (c *Client) GetTransaction(ctx context.Context, txid string) (*Transaction,
 		return nil, asNotFound(err, ErrTxNotFound, CodeInvalidAddressOrKey)
 	}
 	tx := &Transaction{
-		TxID:            w.TxID,
-		Amount:          int64(w.Amount),
-		Fee:             int64(w.Fee),
-		Confirmations:   w.Confirmations,
-		BlockHash:       w.BlockHash,
-		BlockHeight:     w.BlockHeight,
-		BlockTime:       w.BlockTime,
-		Time:            w.Time,
-		Trusted:         w.Trusted,
-		Replaceable:     w.Replaceable,
-		WalletConflicts: w.WalletConflicts,
-		ReplacedByTxID:  w.ReplacedByTxID,
-		ReplacesTxID:    w.ReplacesTxID,
+		TxID:             w.TxID,
+		Amount:           int64(w.Amount),
+		Fee:              int64(w.Fee),
+		Confirmations:    w.Confirmations,
+		BlockHash:        w.BlockHash,
+		BlockHeight:      w.BlockHeight,
+		BlockTime:        w.BlockTime,
+		Time:             w.Time,
+		Trusted:          w.Trusted,
+		Replaceable:      w.Replaceable,
+		WalletConflicts:  w.WalletConflicts,
+		MempoolConflicts: w.MempoolConflicts,
+		ReplacedByTxID:   w.ReplacedByTxID,
+		ReplacesTxID:     w.ReplacesTxID,
 	}
 	if len(w.Details) > 0 {
 		tx.Details = make([]Detail, len(w.Details))
@@ -321,18 +330,19 @@ func (c *Client) InMempool(ctx context.Context, txid string) (bool, error) {
 
 // entryWire is one listsinceblock row as the node sends it.
 type entryWire struct {
-	TxID            string   `json:"txid"`
-	Address         string   `json:"address"`
-	Category        string   `json:"category"`
-	Label           string   `json:"label"`
-	Amount          amount   `json:"amount"`
-	Vout            uint32   `json:"vout"`
-	Confirmations   int64    `json:"confirmations"`
-	BlockHash       string   `json:"blockhash"`
-	BlockHeight     int64    `json:"blockheight"`
-	Replaceable     string   `json:"bip125-replaceable"`
-	WalletConflicts []string `json:"walletconflicts"`
-	Time            int64    `json:"time"`
+	TxID             string   `json:"txid"`
+	Address          string   `json:"address"`
+	Category         string   `json:"category"`
+	Label            string   `json:"label"`
+	Amount           amount   `json:"amount"`
+	Vout             uint32   `json:"vout"`
+	Confirmations    int64    `json:"confirmations"`
+	BlockHash        string   `json:"blockhash"`
+	BlockHeight      int64    `json:"blockheight"`
+	Replaceable      string   `json:"bip125-replaceable"`
+	WalletConflicts  []string `json:"walletconflicts"`
+	MempoolConflicts []string `json:"mempoolconflicts"`
+	Time             int64    `json:"time"`
 }
 
 // ListSinceBlock lists the wallet's transactions in blocks after blockHash
@@ -384,18 +394,19 @@ func listEntries(ws []entryWire) []ListEntry {
 	out := make([]ListEntry, len(ws))
 	for i, w := range ws {
 		out[i] = ListEntry{
-			TxID:            w.TxID,
-			Address:         w.Address,
-			Category:        w.Category,
-			Label:           w.Label,
-			Amount:          int64(w.Amount),
-			Vout:            w.Vout,
-			Confirmations:   w.Confirmations,
-			BlockHash:       w.BlockHash,
-			BlockHeight:     w.BlockHeight,
-			Replaceable:     w.Replaceable,
-			WalletConflicts: w.WalletConflicts,
-			Time:            w.Time,
+			TxID:             w.TxID,
+			Address:          w.Address,
+			Category:         w.Category,
+			Label:            w.Label,
+			Amount:           int64(w.Amount),
+			Vout:             w.Vout,
+			Confirmations:    w.Confirmations,
+			BlockHash:        w.BlockHash,
+			BlockHeight:      w.BlockHeight,
+			Replaceable:      w.Replaceable,
+			WalletConflicts:  w.WalletConflicts,
+			MempoolConflicts: w.MempoolConflicts,
+			Time:             w.Time,
 		}
 	}
 	return out

@@ -28,7 +28,11 @@ type Coin struct {
 	RPCURL        string // http://user:pass@host:port[/wallet/NAME]
 	RPCCookieFile string
 	Confirmations int64
-	URIScheme     string
+	// ZeroConf accepts payments at 0 confirmations (<COIN>_ZERO_CONF):
+	// confirmations 0 and BitPay transactionSpeed high. Off, every payment
+	// needs at least one confirmation.
+	ZeroConf  bool
+	URIScheme string
 	// MaxAmount is the largest amount one payment may ask for, in base
 	// units; 0 means the coin's default (payments.DefaultMaxAmount).
 	MaxAmount int64
@@ -103,6 +107,13 @@ type Config struct {
 var (
 	defaultConfirmations = map[string]int64{"BTC": 3, "LTC": 6, "DOGE": 6}
 	defaultURIScheme     = map[string]string{"BTC": "bitcoin", "LTC": "litecoin", "DOGE": "dogecoin"}
+	// defaultZeroConf is on only where the coin's node relays no
+	// replacement of a transaction that does not signal BIP 125: Litecoin
+	// Core 0.21 relays no replacement at all by default
+	// (-mempoolreplacement=0) and Dogecoin Core 1.14 only opt-in ones, while
+	// Bitcoin Core 28 relays full RBF. Other coins are off until the
+	// operator knows better.
+	defaultZeroConf = map[string]bool{"LTC": true, "DOGE": true}
 )
 
 // Load reads the configuration from getenv. When envFile names an existing
@@ -474,6 +485,10 @@ func (p *parser) coins(needNode bool) []Coin {
 			def = 6
 		}
 		c.Confirmations = int64(p.intRange(code+"_CONFIRMATIONS", int(def), 0, 1000))
+		c.ZeroConf = p.boolean(code+"_ZERO_CONF", defaultZeroConf[code])
+		if c.Confirmations == 0 && !c.ZeroConf {
+			p.fail(code+"_CONFIRMATIONS", "at least 1 while "+code+"_ZERO_CONF is false (0 accepts unconfirmed payments)")
+		}
 		if v := p.get(code + "_MAX_AMOUNT"); v != "" {
 			units, err := coind.ParseAmount(v)
 			if err != nil || units <= 0 {

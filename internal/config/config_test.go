@@ -47,6 +47,8 @@ func TestLoadDefaults(t *testing.T) {
 		{"LTC code upper-cased", c.Coins[1].Code, "LTC"},
 		{"LTC confirmations", c.Coins[1].Confirmations, int64(6)},
 		{"LTC scheme", c.Coins[1].URIScheme, "litecoin"},
+		{"DOGE zero-conf", c.Coins[0].ZeroConf, true},
+		{"LTC zero-conf", c.Coins[1].ZeroConf, true},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -63,6 +65,7 @@ func TestLoadOverrides(t *testing.T) {
 	kv["XYZ_RPC_URL"] = "http://u:p@127.0.0.1:1"
 	kv["XYZ_URI_SCHEME"] = "xyzcoin"
 	kv["XYZ_CONFIRMATIONS"] = "0"
+	kv["XYZ_ZERO_CONF"] = "true"
 	kv["PAYMENT_TOLERANCE_PERCENT"] = "0.5"
 	kv["PAYMENT_EXPIRY"] = "15m"
 	kv["MONITORING_WINDOW"] = "0"
@@ -71,10 +74,10 @@ func TestLoadOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Coins[0].Confirmations != 3 || c.Coins[0].URIScheme != "bitcoin" || c.Coins[0].RPCCookieFile == "" {
+	if c.Coins[0].Confirmations != 3 || c.Coins[0].URIScheme != "bitcoin" || c.Coins[0].RPCCookieFile == "" || c.Coins[0].ZeroConf {
 		t.Errorf("BTC = %+v", c.Coins[0])
 	}
-	if c.Coins[1].Confirmations != 0 || c.Coins[1].URIScheme != "xyzcoin" {
+	if c.Coins[1].Confirmations != 0 || c.Coins[1].URIScheme != "xyzcoin" || !c.Coins[1].ZeroConf {
 		t.Errorf("XYZ = %+v", c.Coins[1])
 	}
 	if c.ToleranceBP != 50 || c.PaymentExpiry != 15*time.Minute || c.MonitoringWindow != 0 || c.MigrateOnStart {
@@ -98,6 +101,8 @@ func TestLoadRefusals(t *testing.T) {
 		{"rpc url not http", map[string]string{"LTC_RPC_URL": "tcp://user:rpcsecret@x:1"}, "LTC_RPC_URL: want http://user:pass@host:port"},
 		{"unknown coin needs scheme", map[string]string{"COINS": "XYZ", "XYZ_RPC_URL": "http://u:p@h:1"}, "XYZ_URI_SCHEME: want the BIP21 URI scheme"},
 		{"bad confirmations", map[string]string{"DOGE_CONFIRMATIONS": "many"}, `DOGE_CONFIRMATIONS="many": want a whole number from 0 to 1000`},
+		{"zero confirmations without zero-conf", map[string]string{"LTC_CONFIRMATIONS": "0", "LTC_ZERO_CONF": "false"}, "LTC_CONFIRMATIONS: want at least 1 while LTC_ZERO_CONF is false"},
+		{"bad zero-conf", map[string]string{"DOGE_ZERO_CONF": "maybe"}, `DOGE_ZERO_CONF="maybe": want true or false`},
 		{"bad listen", map[string]string{"LISTEN_ADDR": "8080"}, `LISTEN_ADDR="8080": want host:port`},
 		{"bad expiry", map[string]string{"PAYMENT_EXPIRY": "soon"}, `PAYMENT_EXPIRY="soon": want a duration such as 15m or 24h`},
 		{"bad tolerance", map[string]string{"PAYMENT_TOLERANCE_PERCENT": "0.125"}, `PAYMENT_TOLERANCE_PERCENT="0.125": want a percentage`},

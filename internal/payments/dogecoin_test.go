@@ -41,15 +41,17 @@ const (
 // dogeNode answers JSON-RPC calls with recorded bodies. answer maps a call to
 // a fixture name ("" for a synthesized body given as literal JSON).
 type dogeNode struct {
-	t      *testing.T
-	mu     sync.Mutex
-	answer func(method string, params []json.RawMessage) (fixture string, status int)
-	calls  []string
+	t *testing.T
+	// networkInfo is the fixture answering getnetworkinfo.
+	networkInfo string
+	mu          sync.Mutex
+	answer      func(method string, params []json.RawMessage) (fixture string, status int)
+	calls       []string
 }
 
 func newDogeNode(t *testing.T, answer func(method string, params []json.RawMessage) (string, int)) (*dogeNode, *coind.Client) {
 	t.Helper()
-	n := &dogeNode{t: t, answer: answer}
+	n := &dogeNode{t: t, answer: answer, networkInfo: "getnetworkinfo"}
 	srv := httptest.NewServer(n)
 	t.Cleanup(srv.Close)
 	client, err := coind.New(coind.Config{URL: "http://u:p@" + strings.TrimPrefix(srv.URL, "http://")})
@@ -70,10 +72,10 @@ func (n *dogeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	n.mu.Lock()
 	n.calls = append(n.calls, req.Method+" "+strings.Join(rawStrings(req.Params), " "))
-	answer := n.answer
+	answer, info := n.answer, n.networkInfo
 	n.mu.Unlock()
 	if req.Method == "getnetworkinfo" {
-		n.write(w, "getnetworkinfo", 200)
+		n.write(w, info, 200)
 		return
 	}
 	fixture, status := answer(req.Method, req.Params)
@@ -90,8 +92,12 @@ func (n *dogeNode) write(w http.ResponseWriter, fixture string, status int) {
 	if strings.HasPrefix(fixture, "{") {
 		data = []byte(fixture) // synthesized
 	} else {
+		dir := dogeFixtures
+		if strings.Contains(fixture, "/") {
+			dir = filepath.Dir(dogeFixtures) // another node's recording, named by its directory
+		}
 		var err error
-		if data, err = os.ReadFile(filepath.Join(dogeFixtures, fixture+".json")); err != nil {
+		if data, err = os.ReadFile(filepath.Join(dir, fixture+".json")); err != nil {
 			n.t.Fatal(err)
 		}
 	}

@@ -35,7 +35,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	clock := &testClock{}
 	cfg := Config{
 		Coins: []Coin{{
-			Code: "LTC", Node: node.Client(regtest.MerchantWallet), Confirmations: 2,
+			Code: "LTC", Node: node.Client(regtest.MerchantWallet), Confirmations: 2, ZeroConf: true,
 			URIScheme: "litecoin", Wallet: regtest.MerchantWallet,
 		}},
 		MonitoringWindow: time.Hour,

@@ -39,7 +39,7 @@ func (r *reader) fromTx(ctx context.Context, t *coind.Transaction, at time.Time)
 		seen[d.Vout] = true
 		o.Outputs = append(o.Outputs, ObservedOutput{Address: d.Address, Vout: d.Vout, Amount: Amount(d.Amount)})
 	}
-	return r.complete(ctx, o, t.WalletConflicts)
+	return r.complete(ctx, o, t.WalletConflicts, t.MempoolConflicts)
 }
 
 // fromList converts a listsinceblock answer, one observation per
@@ -50,6 +50,7 @@ func (r *reader) fromList(ctx context.Context, res *coind.SinceBlock, at time.Ti
 		order     []string
 		byTx      = make(map[string]*TxObservation)
 		conflicts = make(map[string][]string)
+		mempool   = make(map[string][]string)
 	)
 	add := func(e coind.ListEntry, removed bool) {
 		o, ok := byTx[e.TxID]
@@ -66,6 +67,7 @@ func (r *reader) fromList(ctx context.Context, res *coind.SinceBlock, at time.Ti
 			byTx[e.TxID] = o
 			order = append(order, e.TxID)
 			conflicts[e.TxID] = e.WalletConflicts
+			mempool[e.TxID] = e.MempoolConflicts
 		}
 		if e.Category != "receive" || e.Amount <= 0 {
 			return
@@ -92,7 +94,7 @@ func (r *reader) fromList(ctx context.Context, res *coind.SinceBlock, at time.Ti
 		if len(o.Outputs) == 0 && !o.Conflicted && o.Confirmations >= 0 {
 			continue // pays nobody of ours, and cannot un-pay anybody
 		}
-		full, err := r.complete(ctx, *o, conflicts[txid])
+		full, err := r.complete(ctx, *o, conflicts[txid], mempool[txid])
 		if err != nil {
 			return nil, err
 		}
@@ -102,11 +104,27 @@ func (r *reader) fromList(ctx context.Context, res *coind.SinceBlock, at time.Ti
 }
 
 // complete fills the block height when the node left it out and marks an
-// unconfirmed transaction conflicted when another wallet transaction
-// replaced it in the mempool: the receiver holds both at 0 confirmations,
-// and only the one still in the mempool can confirm.
-func (r *reader) complete(ctx context.Context, o TxObservation, walletConflicts []string) (TxObservation, error) {
+// unconfirmed transaction conflicted when it can no longer confirm:
+//   - another transaction spending the same input is in the mempool
+//     (mempoolconflicts, Bitcoin Core 28+: a full-RBF replacement paying
+//     someone else, which the merchant's wallet never lists);
+//   - another wallet transaction replaced it (the receiver holds both at 0
+//     confirmations, and only the one still in the mempool can confirm);
+//   - on a coin that accepts 0-confirmation payments, it is not in the
+//     mempool at all: the node has nothing left that could confirm it.
+func (r *reader) complete(ctx context.Context, o TxObservation, walletConflicts, mempoolConflicts []string) (TxObservation, error) {
 	o.WalletConflicts = walletConflicts
+	if o.Confirmations == 0 && !o.Conflicted {
+		switch {
+		case len(mempoolConflicts) > 0:
+			o.Conflicted = true
+		case len(walletConflicts) > 0 || (r.c.ZeroConf && len(o.Outputs) > 0):
+			var err error
+			if o, err = r.checkMempool(ctx, o); err != nil {
+				return o, err
+			}
+		}
+	}
 	if o.Confirmations > 0 && o.BlockHeight == 0 && o.BlockHash != "" {
 		h, err := r.height(ctx, o.BlockHash)
 		if err != nil {
@@ -114,13 +132,30 @@ func (r *reader) complete(ctx context.Context, o TxObservation, walletConflicts 
 		}
 		o.BlockHeight = h
 	}
-	if o.Confirmations == 0 && !o.Conflicted && len(walletConflicts) > 0 {
-		in, err := r.c.Node.InMempool(ctx, o.TxID)
-		if err != nil {
-			return o, &UnavailableError{Coin: r.c.Code, Err: err}
-		}
-		o.Conflicted = !in
+	return o, nil
+}
+
+// checkMempool marks the unconfirmed o conflicted when it is not in the
+// node's mempool. A transaction mined between the two calls is not in the
+// mempool either, so one found missing is read again: then only one still
+// unconfirmed is conflicted, and a mined one takes its block.
+func (r *reader) checkMempool(ctx context.Context, o TxObservation) (TxObservation, error) {
+	in, err := r.c.Node.InMempool(ctx, o.TxID)
+	if err != nil {
+		return o, &UnavailableError{Coin: r.c.Code, Err: err}
 	}
+	if in {
+		return o, nil
+	}
+	t, err := r.c.Node.GetTransaction(ctx, o.TxID)
+	if err != nil {
+		return o, &UnavailableError{Coin: r.c.Code, Err: err}
+	}
+	if t.Confirmations == 0 {
+		o.Conflicted = true
+		return o, nil
+	}
+	o.Confirmations, o.BlockHash, o.BlockHeight = t.Confirmations, t.BlockHash, t.BlockHeight
 	return o, nil
 }
 

@@ -39,6 +39,12 @@ type Coin struct {
 	Node Node
 	// Confirmations is the default number of confirmations a payment needs.
 	Confirmations int64
+	// ZeroConf lets payments of the coin ask for 0 confirmations. Off, a
+	// payment asking for 0 is refused: where the node relays full RBF, an
+	// unconfirmed payment can be replaced by one paying someone else
+	// without the merchant's wallet being told. On, every unconfirmed
+	// output is checked against the node's mempool each time it is read.
+	ZeroConf bool
 	// URIScheme is the BIP21 scheme, e.g. "dogecoin".
 	URIScheme string
 	// Wallet is the node wallet's name ("" for the default wallet), used to
@@ -167,6 +173,10 @@ func (s *Service) HasCoin(code string) bool {
 	_, ok := s.coins[code]
 	return ok
 }
+
+// ZeroConf reports whether payments of the coin may ask for 0
+// confirmations (false for a coin not configured).
+func (s *Service) ZeroConf(code string) bool { return s.coins[code].ZeroConf }
 
 // Wallet returns the name of the node wallet the coin uses, and whether it
 // uses a named wallet at all.
@@ -302,6 +312,10 @@ func (s *Service) validate(req CreateRequest, now time.Time) (*Payment, Coin, er
 				Message: fmt.Sprintf("confirmations must be between 0 and %d", maxConfirmations)}
 		}
 		p.Confirmations = *req.Confirmations
+		if p.Confirmations == 0 && !coin.ZeroConf {
+			return nil, Coin{}, &Error{Code: CodeInvalidConfirmations, Field: "confirmations",
+				Message: fmt.Sprintf("confirmations must be at least 1: %s does not accept unconfirmed payments on this server (%s_ZERO_CONF is off)", coin.Code, coin.Code)}
+		}
 	}
 	p.SettleConfirmations = max(coin.Confirmations, p.Confirmations)
 	if req.SettleConfirmations != nil {

@@ -83,3 +83,49 @@ func TestReplacementNeverCountedWithTheReplaced(t *testing.T) {
 		})
 	}
 }
+
+// TestDeepReorgWithMissedHookFoundByCatchUp: a reorg replaces the block the
+// catch-up cursor points at, and the payment, mined only on the new branch
+// below the cursor's height, never had its hook worked. The next catch-up
+// finds it.
+func TestDeepReorgWithMissedHookFoundByCatchUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.create(amt("1"))
+	e.mine(8)
+	e.catchUp()
+	var (
+		cursor string
+		height int64
+	)
+	if err := e.pool.QueryRow(e.ctx, `SELECT block_hash, block_height FROM chain_cursors WHERE coin = 'LTC'`).Scan(&cursor, &height); err != nil {
+		t.Fatal(err)
+	}
+	// Replace the chain from the block below the cursor's.
+	first, err := e.node.Client("").GetBlockHash(e.ctx, height-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.node.InvalidateBlock(e.ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	e.pay(p.Address, amt("1")) // its walletnotify is never worked
+	e.mine(12)                 // the payment at height-1, below the stale cursor
+	if b, err := e.node.Client("").GetBlock(e.ctx, cursor); err != nil || b.Confirmations != -1 {
+		t.Fatalf("cursor block after the reorg: %+v %v, want off the active chain", b, err)
+	}
+	e.expect(p.ID, StatusUnpaid, 0)
+	e.catchUp()
+	got := e.expect(p.ID, StatusPaid, amt("1"))
+	if got.Outputs[0].BlockHeight != height-1 {
+		t.Errorf("payment found at height %d, want %d", got.Outputs[0].BlockHeight, height-1)
+	}
+	e.expectTransitions(p.ID, "UNPAID>PAID")
+	var now string
+	if err := e.pool.QueryRow(e.ctx, `SELECT block_hash FROM chain_cursors WHERE coin = 'LTC'`).Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := e.node.Client("").GetBlock(e.ctx, now); err != nil || b.Confirmations < 1 {
+		t.Fatalf("cursor after the catch-up: %+v %v, want on the active chain", b, err)
+	}
+}

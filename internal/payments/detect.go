@@ -220,6 +220,9 @@ func (s *Service) CatchUp(ctx context.Context, code string) error {
 	if err != nil {
 		return err
 	}
+	if obs, err = s.dropSettledConflicts(ctx, code, obs); err != nil {
+		return err
+	}
 	seen := make(map[string]bool, len(obs))
 	for _, o := range obs {
 		seen[o.TxID] = true
@@ -246,6 +249,37 @@ func (s *Service) CatchUp(ctx context.Context, code string) error {
 	return s.CheckDeadlines(ctx)
 }
 
+// dropSettledConflicts leaves out of a catch-up's observations the
+// transactions with negative confirmations that count for nothing already:
+// Dogecoin Core lists every conflicted wallet transaction on every call, for
+// ever. One whose stored outputs still count (a double spend not yet
+// recorded) stays, and the block refresh keeps re-reading the stored ones
+// while a reorg could still bring them back.
+func (s *Service) dropSettledConflicts(ctx context.Context, code string, obs []TxObservation) ([]TxObservation, error) {
+	var negative []string
+	for _, o := range obs {
+		if o.Confirmations < 0 {
+			negative = append(negative, o.TxID)
+		}
+	}
+	if len(negative) == 0 {
+		return obs, nil
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT DISTINCT txid FROM payment_outputs
+		WHERE coin = $1 AND txid = ANY($2) AND confirmations >= 0 AND NOT conflicted`, code, negative)
+	if err != nil {
+		return nil, fmt.Errorf("payments: catch-up %s: %w", code, err)
+	}
+	counted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("payments: catch-up %s: %w", code, err)
+	}
+	return slices.DeleteFunc(obs, func(o TxObservation) bool {
+		return o.Confirmations < 0 && !slices.Contains(counted, o.TxID)
+	}), nil
+}
+
 // catchUpStart returns the block hash the next catch-up scans from: the
 // stored cursor when the node knows it, "" (the whole wallet) when there is
 // none yet. Dogecoin Core reads an unknown hash as "from genesis" and
@@ -263,10 +297,17 @@ func (s *Service) catchUpStart(ctx context.Context, c Coin) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("payments: load cursor %s: %w", c.Code, err)
 	}
-	_, err = c.Node.GetBlock(ctx, hash)
+	b, err := c.Node.GetBlock(ctx, hash)
 	if err == nil {
-		// On a stale fork both nodes scan from the fork point.
-		return hash, nil
+		if b.Confirmations >= 0 {
+			return hash, nil
+		}
+		// The cursor's block left the active chain. Litecoin and Bitcoin
+		// Core would scan from the fork point themselves, but Dogecoin
+		// Core 1.14 lists only what is shallower than the stale block,
+		// missing a payment mined on the new branch below its height: so
+		// Transient finds the fork point itself, for every node.
+		return s.forkPoint(ctx, c, b)
 	}
 	if !errors.Is(err, coind.ErrBlockNotFound) {
 		return "", &UnavailableError{Coin: c.Code, Err: err}
@@ -278,6 +319,39 @@ func (s *Service) catchUpStart(ctx context.Context, c Coin) (string, error) {
 	h := max(min(height, tip)-trackDepth, 0)
 	s.log.WarnContext(ctx, "the node does not know the stored catch-up cursor; rescanning from a lower height",
 		"coin", c.Code, "block_hash", hash, "stored_height", height, "from_height", h)
+	from, err := c.Node.GetBlockHash(ctx, h)
+	if err != nil {
+		return "", &UnavailableError{Coin: c.Code, Err: err}
+	}
+	return from, nil
+}
+
+// maxForkWalk bounds the walk from a stale cursor back to the active chain;
+// a reorg deeper than this restarts the scan trackDepth blocks lower.
+const maxForkWalk = 1000
+
+// forkPoint walks back from stale, a block off the active chain, to the
+// last block the stale branch shares with the active chain.
+func (s *Service) forkPoint(ctx context.Context, c Coin, stale *coind.Block) (string, error) {
+	b := stale
+	for range maxForkWalk {
+		if b.PreviousHash == "" {
+			return "", nil // no common block: scan the whole wallet
+		}
+		prev, err := c.Node.GetBlock(ctx, b.PreviousHash)
+		if err != nil {
+			return "", &UnavailableError{Coin: c.Code, Err: err}
+		}
+		if prev.Confirmations >= 0 {
+			s.log.InfoContext(ctx, "the catch-up cursor is on a stale branch; scanning from the fork point",
+				"coin", c.Code, "block_hash", stale.Hash, "stale_height", stale.Height, "fork_hash", prev.Hash, "fork_height", prev.Height)
+			return prev.Hash, nil
+		}
+		b = prev
+	}
+	h := max(stale.Height-trackDepth, 0)
+	s.log.WarnContext(ctx, "the catch-up cursor is on a stale branch deeper than the walk; rescanning from a lower height",
+		"coin", c.Code, "block_hash", stale.Hash, "stale_height", stale.Height, "from_height", h)
 	from, err := c.Node.GetBlockHash(ctx, h)
 	if err != nil {
 		return "", &UnavailableError{Coin: c.Code, Err: err}

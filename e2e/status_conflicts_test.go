@@ -1,0 +1,198 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/transient-gateway/transient/internal/pgtest"
+	"github.com/transient-gateway/transient/internal/regtest"
+)
+
+// transitions returns the payment's events as "FROM>TO" (with the type
+// for events other than status changes), oldest first.
+func (d *daemon) transitions(id string) []string {
+	d.t.Helper()
+	var r struct {
+		Events []struct {
+			Type           string `json:"type"`
+			Status         string `json:"status"`
+			PreviousStatus string `json:"previous_status"`
+		} `json:"events"`
+	}
+	if code := d.call("GET", "/payments/"+id+"/events", "", &r); code != 200 {
+		d.t.Fatalf("events of %s: %d", id, code)
+	}
+	var out []string
+	for _, e := range r.Events {
+		s := e.PreviousStatus + ">" + e.Status
+		if e.Type != "payment.status_changed" {
+			s = e.Type + ":" + s
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// holdPartial polls the payment until done reports true, failing as soon as
+// one reading is not PARTIAL with 0.6 received.
+func holdPartial(t *testing.T, d *daemon, id string, timeout time.Duration, done func(p payment) bool, describe string) payment {
+	t.Helper()
+	var r struct {
+		Payment struct {
+			payment
+			Received json.Number `json:"amount_received"`
+		} `json:"payment"`
+	}
+	waitFor(t, timeout, func() bool {
+		if code := d.call("GET", "/payments/"+id, "", &r); code != 200 {
+			t.Fatalf("get %s: %d", id, code)
+		}
+		if p := r.Payment; p.Status != "PARTIAL" || p.Received.String() != "0.6" {
+			t.Fatalf("payment %s went %s with %s received (transactions %+v), want PARTIAL with 0.6 at every step",
+				id, p.Status, p.Received, p.Transactions)
+		}
+		return done(r.Payment.payment)
+	}, func() string { return fmt.Sprintf("%s: transactions %+v", describe, r.Payment.Transactions) })
+	return r.Payment.payment
+}
+
+// TestFeeBumpedPartialPaymentStaysPartial: the payer fee-bumps a 0.6-of-1
+// payment. Through the real hooks, the block refresh and the catch-up loop,
+// the payment is PARTIAL with 0.6 received at every reading, and the only
+// event and webhook is UNPAID>PARTIAL.
+func TestFeeBumpedPartialPaymentStaysPartial(t *testing.T) {
+	addr := freeAddr(t)
+	node := startNode(t, "http://"+addr)
+	recv := startReceiver(t)
+	d := startDaemon(t, append(coinEnv(node), "LISTEN_ADDR="+addr, "CATCHUP_INTERVAL=1s",
+		"PAYMENT_WEBHOOK_URL="+recv.url)...)
+	ctx := context.Background()
+
+	p := d.create("LTC", "1")
+	orig, err := node.Send(ctx, regtest.MinerWallet, p.Address, 60_000_000, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.waitStatus(p.ID, "PARTIAL", 30*time.Second)
+	repl, err := node.BumpFee(ctx, regtest.MinerWallet, orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := func(p payment) map[string]string {
+		m := map[string]string{}
+		for _, tx := range p.Transactions {
+			m[tx.TxID] = tx.State
+		}
+		return m
+	}
+	holdPartial(t, d, p.ID, 30*time.Second, func(p payment) bool {
+		s := states(p)
+		return s[orig] == "conflicted" && s[repl] == "seen"
+	}, "the replacement is not recorded")
+	if _, err := node.Mine(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	got := holdPartial(t, d, p.ID, 30*time.Second, func(p payment) bool {
+		for _, tx := range p.Transactions {
+			if tx.TxID == repl && tx.Confirmations == 1 {
+				return true
+			}
+		}
+		return false
+	}, "the replacement's confirmation is not recorded")
+	for _, tx := range got.Transactions {
+		if tx.TxID == orig && (tx.State != "conflicted" || tx.Confirmations >= 0) {
+			t.Fatalf("replaced transaction after the block: %+v", tx)
+		}
+	}
+	// Let a few more catch-ups run over the mined replacement.
+	deadline := time.Now().Add(3 * time.Second)
+	holdPartial(t, d, p.ID, 10*time.Second, func(payment) bool { return time.Now().After(deadline) }, "")
+	if ev := d.transitions(p.ID); strings.Join(ev, ",") != "UNPAID>PARTIAL" {
+		t.Fatalf("events = %v, want only UNPAID>PARTIAL", ev)
+	}
+	waitFor(t, 30*time.Second, func() bool { return len(recv.events()) >= 1 },
+		func() string { return "no webhook" })
+	for _, e := range recv.events() {
+		if e["previous_status"] != "UNPAID" || e["status"] != "PARTIAL" {
+			t.Fatalf("webhook %v, want only UNPAID>PARTIAL", e)
+		}
+	}
+}
+
+// TestDeepReorgWhileDown: transientd is down while a reorg replaces the
+// block its catch-up cursor points at, and a payment is mined on the new
+// branch below the cursor's height (so its hook is never worked). After the
+// restart the catch-up finds it, scanning from the fork point.
+func TestDeepReorgWhileDown(t *testing.T) {
+	node := startNode(t, "")
+	db := pgtest.NewDatabase(t)
+	d := startDaemon(t, append(coinEnv(node), "DATABASE_URL="+db, "CATCHUP_INTERVAL=1s", "NOTIFY_TOKEN=")...)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+
+	p := d.create("LTC", "1")
+	if _, err := node.Mine(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	tip, err := node.Client("").GetBlockCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var height int64
+	waitFor(t, 30*time.Second, func() bool {
+		_ = pool.QueryRow(ctx, `SELECT block_height FROM chain_cursors WHERE coin = 'LTC'`).Scan(&height)
+		return height == tip-5
+	}, func() string { return fmt.Sprintf("cursor at %d, want %d", height, tip-5) })
+	d.stop()
+
+	first, err := node.Client("").GetBlockHash(ctx, height-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.InvalidateBlock(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Send(ctx, regtest.MinerWallet, p.Address, 100_000_000, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Mine(ctx, 12); err != nil {
+		t.Fatal(err)
+	}
+	d.restart()
+	d.waitStatus(p.ID, "PAID", 30*time.Second)
+	if ev := d.transitions(p.ID); strings.Join(ev, ",") != "UNPAID>PAID" {
+		t.Fatalf("events = %v, want UNPAID>PAID", ev)
+	}
+}
+
+// TestZeroConfirmationsRefusedWhereOff: with LTC_ZERO_CONF=false a payment
+// asking for 0 confirmations is refused with 400 naming the field, and one
+// asking for 1 is created.
+func TestZeroConfirmationsRefusedWhereOff(t *testing.T) {
+	node := startNode(t, "")
+	d := startDaemon(t, append(coinEnv(node), "LTC_ZERO_CONF=false", "CATCHUP_INTERVAL=1h")...)
+	var r struct {
+		Error struct {
+			Code  string `json:"code"`
+			Field string `json:"field"`
+		} `json:"error"`
+	}
+	if code := d.call("POST", "/payments", `{"currency":"LTC","amount":"1","confirmations":0}`, &r); code != 400 ||
+		r.Error.Code != "invalid_confirmations" || r.Error.Field != "confirmations" {
+		t.Fatalf("confirmations 0: %d %+v, want 400 invalid_confirmations on confirmations", code, r)
+	}
+	if code := d.call("POST", "/payments", `{"currency":"LTC","amount":"1","confirmations":1}`, nil); code != 201 {
+		t.Fatalf("confirmations 1: %d, want 201", code)
+	}
+}

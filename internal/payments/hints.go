@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // Batching of the notification path, measured on this project's 2-core
@@ -59,11 +60,42 @@ func (s *Service) HintBlock(ctx context.Context, coin, hash string) error {
 
 func (s *Service) hint(ctx context.Context, h hintArgs) error {
 	return s.hintBatch.do(ctx, h, func() error {
-		if _, err := s.jobs.Insert(ctx, h.args, nil); err != nil {
+		res, err := s.jobs.Insert(ctx, h.args, nil)
+		if err != nil {
 			return fmt.Errorf("payments: store hint: %w", err)
 		}
-		return nil
+		return s.hintAfterRunning(ctx, []hintArgs{h}, []*rivertype.JobInsertResult{res})
 	})
+}
+
+// hintAfterRunning stores again, as a hint that runs after it, every tx hint
+// of hints that River dropped as a duplicate of a job already running
+// (results[i] is the insert of hints[i]): that job may have read the node
+// before the change the hint announces, and a second confirmation notified
+// meanwhile would otherwise wait for the next block or catch-up.
+func (s *Service) hintAfterRunning(ctx context.Context, hints []hintArgs, results []*rivertype.JobInsertResult) error {
+	hints = slices.Clone(hints)
+	for range 3 { // a follow-up may itself be running by now
+		var again []river.InsertManyParams
+		for i, res := range results {
+			tx, ok := hints[i].args.(TxHintArgs)
+			if !ok || res == nil || !res.UniqueSkippedAsDuplicate || res.Job.State != rivertype.JobStateRunning {
+				continue
+			}
+			tx.After = res.Job.ID
+			again = append(again, river.InsertManyParams{Args: tx})
+			hints[len(again)-1] = hintArgs{args: tx}
+		}
+		if len(again) == 0 {
+			return nil
+		}
+		var err error
+		if results, err = s.jobs.InsertMany(ctx, again); err != nil {
+			return fmt.Errorf("payments: store %d hints after running jobs: %w", len(again), err)
+		}
+		hints = hints[:len(again)]
+	}
+	return nil
 }
 
 // storeHints inserts a batch of hints. A multi-row insert may not touch the
@@ -82,20 +114,23 @@ func (s *Service) storeHints(ctx context.Context, hints []hintArgs) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
-	_, err := s.jobs.InsertMany(ctx, params)
+	results, err := s.jobs.InsertMany(ctx, params)
 	if isDeadlock(err) {
 		s.log.WarnContext(ctx, "hint batch chosen as a deadlock victim; storing its hints one by one", "hints", len(hints))
 		err = nil
-		for _, h := range hints {
-			if _, e := s.jobs.Insert(ctx, h.args, nil); e != nil && err == nil {
+		results = make([]*rivertype.JobInsertResult, len(hints))
+		for i, h := range hints {
+			res, e := s.jobs.Insert(ctx, h.args, nil)
+			if e != nil && err == nil {
 				err = e
 			}
+			results[i] = res
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("payments: store %d hints: %w", len(params), err)
 	}
-	return nil
+	return s.hintAfterRunning(ctx, hints, results)
 }
 
 // isDeadlock reports whether PostgreSQL aborted the statement to break a

@@ -29,6 +29,11 @@ var activeStates = []rivertype.JobState{
 type TxHintArgs struct {
 	Coin string `json:"coin"`
 	TxID string `json:"txid"`
+	// After is set on a hint that arrived while the job After was running
+	// for the same transaction: that job may have read the node before
+	// what the hint announces, so this one looks again. River counts a
+	// running job as a duplicate, and After keeps the two apart.
+	After int64 `json:"after,omitempty"`
 }
 
 // Kind implements river.JobArgs.

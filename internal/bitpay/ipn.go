@@ -75,8 +75,10 @@ func ipnEvents(ev *payments.Event, p *payments.Payment) []IPNEvent {
 
 // sendPlain says whether an invoice without extendedNotifications gets a
 // plain IPN for the event: with fullNotifications on every change of its
-// BitPay status (and a payment after expiry), otherwise only when it
-// becomes confirmed.
+// BitPay status (and a payment after expiry), otherwise when it becomes
+// confirmed and when it stops being confirmed (a reorg or a double spend
+// took the payment back): a shop told "confirmed" must hear that it no
+// longer is.
 func sendPlain(ev *payments.Event, full bool) bool {
 	switch {
 	case ev.Type == payments.EventPaidLate, ev.Type == payments.EventSettled:
@@ -84,7 +86,7 @@ func sendPlain(ev *payments.Event, full bool) bool {
 	case ev.Type != payments.EventStatusChanged:
 		return false
 	case !full:
-		return ev.Status == payments.StatusPaid
+		return (ev.Status == payments.StatusPaid) != (ev.PreviousStatus == payments.StatusPaid)
 	default:
 		return statusOf(ev.Status) != statusOf(ev.PreviousStatus)
 	}

@@ -97,7 +97,8 @@ func TestIPNEvents(t *testing.T) {
 		{"invalid", changed(N, I), 1, false, "[1013]", true, false},
 		{"paid late", late, 1, false, "[1009]", true, false},
 		{"complete after confirmed", settled, 1, true, "[1006]", true, false},
-		{"reorg back to pending", changed(P, N), 1, false, "[1003]", true, false},
+		{"reorg back to pending", changed(P, N), 1, false, "[1003]", true, true},
+		{"0-conf payment taken back", changed(P, U), 0, false, "[]", true, true},
 		{"double spend back to unpaid", changed(N, U), 0, false, "[]", true, false},
 		{"double spend, still partial", changed(R, U), 0, false, "[]", false, false},
 	}

@@ -307,7 +307,7 @@ func (s *Service) CreateInvoice(ctx context.Context, tok *Token, req InvoiceRequ
 			return nil, err
 		}
 	}
-	units, err := rates.CoinUnits(req.Price, quote.Rate)
+	units, err := quote.CoinUnits(req.Price)
 	if err != nil || payments.Amount(units) > payments.MaxAmount {
 		return nil, invalid("price", "price %s %s converts to more than %s %s", req.Price, req.Currency, payments.MaxAmount, coin)
 	}

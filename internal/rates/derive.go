@@ -38,7 +38,7 @@ func (r ratio) quote(p Pair) Quote {
 	if !r.den.Equal(decimal.NewFromInt(1)) {
 		rate = r.num.DivRound(r.den, divisionPlaces)
 	}
-	return Quote{Pair: p, Rate: rate, At: r.at, Source: r.source}
+	return Quote{Pair: p, Rate: rate, At: r.at, Source: r.source, num: r.num, den: r.den}
 }
 
 // lookup returns the rate of p: direct, or derived through one common

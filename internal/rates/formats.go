@@ -1,11 +1,13 @@
 package rates
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // decodeNumbers decodes a JSON body keeping numbers as their exact text.
@@ -110,4 +112,62 @@ func ReadCoinGecko(body io.Reader) (Table, error) {
 		}
 	}
 	return t, nil
+}
+
+// FeedTimes read, by format name, when a feed says its rates were taken:
+// the zero time when the answer does not say. A feed served from a cache
+// is then judged by its own age, not by when Transient fetched it.
+var FeedTimes = map[string]func(body []byte) (time.Time, error){
+	"transient": transientTime,
+	"coingecko": coinGeckoTime,
+}
+
+// transientTime reads the optional top-level "timestamp" (Unix seconds) of
+// the transient format.
+func transientTime(body []byte) (time.Time, error) {
+	var doc struct {
+		Timestamp *json.Number `json:"timestamp"`
+	}
+	if err := decodeNumbers(bytes.NewReader(body), &doc); err != nil {
+		return time.Time{}, err
+	}
+	if doc.Timestamp == nil {
+		return time.Time{}, nil
+	}
+	return unixTime("timestamp", *doc.Timestamp)
+}
+
+// coinGeckoTime reads the oldest "last_updated_at" (Unix seconds) of a
+// CoinGecko answer asked with include_last_updated_at=true.
+func coinGeckoTime(body []byte) (time.Time, error) {
+	var doc map[string]map[string]any
+	if err := decodeNumbers(bytes.NewReader(body), &doc); err != nil {
+		return time.Time{}, err
+	}
+	var oldest time.Time
+	for id, fields := range doc {
+		if _, ok := coinGeckoIDs[id]; !ok {
+			continue
+		}
+		v, ok := fields["last_updated_at"].(json.Number)
+		if !ok {
+			continue
+		}
+		t, err := unixTime(id+".last_updated_at", v)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	return oldest, nil
+}
+
+func unixTime(name string, n json.Number) (time.Time, error) {
+	sec, err := n.Int64()
+	if err != nil || sec <= 0 {
+		return time.Time{}, fmt.Errorf("%s: %q is not Unix seconds", name, n)
+	}
+	return time.Unix(sec, 0), nil
 }

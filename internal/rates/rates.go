@@ -57,6 +57,9 @@ type Quote struct {
 	Rate   decimal.Decimal
 	At     time.Time
 	Source string
+	// num / den is Rate exactly, before the rounding of a division; zero
+	// when Rate needed none.
+	num, den decimal.Decimal
 }
 
 // Sentinel errors.
@@ -86,6 +89,16 @@ type Source interface {
 	// Fetch returns the source's current rates, or an error when it has
 	// none to give (unreachable, malformed answer, no rate at all).
 	Fetch(ctx context.Context) (Table, error)
+}
+
+// DatedSource is a Source whose answers say when their rates were taken
+// (HTTPSource). Their freshness is judged from that time, not from the
+// fetch: a proxy serving an hours-old cached price is stale.
+type DatedSource interface {
+	Source
+	// FetchDated is Fetch plus the feed's own time of the rates (the zero
+	// time when the answer does not say).
+	FetchDated(ctx context.Context) (Table, time.Time, error)
 }
 
 // Config configures a Service. Zero fields take the documented defaults.
@@ -158,9 +171,26 @@ func (s *Service) Configured() bool {
 func (s *Service) Refresh(ctx context.Context) error {
 	var errs []error
 	for i, src := range s.cfg.Sources {
-		table, err := src.Fetch(ctx)
+		var (
+			table  Table
+			feedAt time.Time
+			err    error
+		)
+		if d, ok := src.(DatedSource); ok {
+			table, feedAt, err = d.FetchDated(ctx)
+		} else {
+			table, err = src.Fetch(ctx)
+		}
 		if err == nil && len(table) == 0 {
 			err = errors.New("no rates in the answer")
+		}
+		// A feed's time ahead of ours (clock skew) counts as now.
+		at := s.cfg.Now()
+		if !feedAt.IsZero() && feedAt.Before(at) {
+			at = feedAt
+		}
+		if err == nil && s.cfg.Now().Sub(at) > s.cfg.MaxAge {
+			err = fmt.Errorf("the answer's rates are from %s, older than %s", at.UTC().Format(time.RFC3339), s.cfg.MaxAge)
 		}
 		if err != nil {
 			s.cfg.Logger.WarnContext(ctx, "rate source failed", "source", src.Name(), "err", err)
@@ -168,7 +198,7 @@ func (s *Service) Refresh(ctx context.Context) error {
 			continue
 		}
 		s.mu.Lock()
-		s.last[i] = fetched{table: table, at: s.cfg.Now()}
+		s.last[i] = fetched{table: table, at: at}
 		s.mu.Unlock()
 		s.cfg.Logger.DebugContext(ctx, "rates refreshed", "source", src.Name(), "pairs", len(table))
 		return nil

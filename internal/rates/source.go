@@ -86,10 +86,11 @@ const maxFeedBytes = 1 << 20
 // HTTPSource fetches rates with a GET from a URL and reads the answer with
 // a Format.
 type HTTPSource struct {
-	name   string
-	url    string
-	format Format
-	client *http.Client
+	name     string
+	url      string
+	format   Format
+	feedTime func([]byte) (time.Time, error) // nil: the format carries no time
+	client   *http.Client
 }
 
 // NewHTTPSource returns a source reading rawURL's JSON with the named format
@@ -111,7 +112,7 @@ func NewHTTPSource(name, rawURL, format string, timeout time.Duration) (*HTTPSou
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	return &HTTPSource{name: name, url: rawURL, format: f, client: &http.Client{Timeout: timeout}}, nil
+	return &HTTPSource{name: name, url: rawURL, format: f, feedTime: FeedTimes[format], client: &http.Client{Timeout: timeout}}, nil
 }
 
 // Name returns the source's name.
@@ -120,6 +121,30 @@ func (h *HTTPSource) Name() string { return h.name }
 // Fetch asks the URL and reads its answer. Any status but 200, a body over
 // 1 MiB or an answer the format cannot read is an error.
 func (h *HTTPSource) Fetch(ctx context.Context) (Table, error) {
+	t, _, err := h.FetchDated(ctx)
+	return t, err
+}
+
+// FetchDated is Fetch that also returns when the feed says its rates were
+// taken (the zero time when it does not say).
+func (h *HTTPSource) FetchDated(ctx context.Context) (Table, time.Time, error) {
+	raw, err := h.get(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	t, err := h.format(bytes.NewReader(raw))
+	if err != nil || h.feedTime == nil {
+		return t, time.Time{}, err
+	}
+	at, err := h.feedTime(raw)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return t, at, nil
+}
+
+// get returns the body of a GET of the URL.
+func (h *HTTPSource) get(ctx context.Context) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.url, nil)
 	if err != nil {
 		return nil, err
@@ -147,7 +172,7 @@ func (h *HTTPSource) Fetch(ctx context.Context) (Table, error) {
 	if len(raw) > maxFeedBytes {
 		return nil, fmt.Errorf("answer is larger than %d bytes", maxFeedBytes)
 	}
-	return h.format(bytes.NewReader(raw))
+	return raw, nil
 }
 
 // StaticSource gives the same table at every fetch. It is meant for tests

@@ -196,3 +196,45 @@ func TestZeroConfirmationsRefusedWhereOff(t *testing.T) {
 		t.Fatalf("confirmations 1: %d, want 201", code)
 	}
 }
+
+// TestZeroConfPaymentTakenBack: on LTC (0-conf on by default) a payment
+// asking for 0 confirmations is PAID while its transaction is in the
+// mempool, and goes back to UNPAID, with its webhook, when a conflicting
+// transaction is mined instead.
+func TestZeroConfPaymentTakenBack(t *testing.T) {
+	node := startNode(t, "")
+	recv := startReceiver(t)
+	d := startDaemon(t, append(coinEnv(node), "CATCHUP_INTERVAL=1s", "NOTIFY_TOKEN=", "PAYMENT_WEBHOOK_URL="+recv.url)...)
+	ctx := context.Background()
+	var r struct {
+		Payment payment `json:"payment"`
+	}
+	if code := d.call("POST", "/payments", `{"currency":"LTC","amount":"1","confirmations":0}`, &r); code != 201 {
+		t.Fatalf("create with 0 confirmations: %d", code)
+	}
+	p := r.Payment
+	txid, err := node.Send(ctx, regtest.MinerWallet, p.Address, 100_000_000, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.waitStatus(p.ID, "PAID", 30*time.Second)
+	if _, err := node.DoubleSpend(ctx, regtest.MinerWallet, txid); err != nil {
+		t.Fatal(err)
+	}
+	got := d.waitStatus(p.ID, "UNPAID", 30*time.Second)
+	if len(got.Transactions) != 1 || got.Transactions[0].State != "conflicted" {
+		t.Fatalf("transactions after the double spend: %+v", got.Transactions)
+	}
+	if ev := d.transitions(p.ID); strings.Join(ev, ",") != "UNPAID>PAID,PAID>UNPAID" {
+		t.Fatalf("events = %v, want UNPAID>PAID,PAID>UNPAID", ev)
+	}
+	waitFor(t, 30*time.Second, func() bool { return len(recv.events()) >= 2 },
+		func() string { return fmt.Sprintf("webhooks: %v", recv.events()) })
+	var seq []string
+	for _, e := range recv.events() {
+		seq = append(seq, fmt.Sprint(e["previous_status"], ">", e["status"]))
+	}
+	if s := strings.Join(seq, ","); s != "UNPAID>PAID,PAID>UNPAID" && s != "PAID>UNPAID,UNPAID>PAID" {
+		t.Fatalf("webhooks = %v", seq)
+	}
+}

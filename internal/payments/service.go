@@ -50,6 +50,13 @@ type Coin struct {
 	// Addresses fills the coin's address pool (Config.AddressPool); nil
 	// means payments of this coin always ask Node for their address.
 	Addresses AddressSource
+	// Derived, when set, fills the pool instead of Addresses, with
+	// addresses derived from the merchant's extended public key; an empty
+	// pool then fails creation (ErrNoAddress) instead of asking Node.
+	Derived DerivedSource
+	// GapWarn is the gap (see Gap) above which the pool loop logs a
+	// warning; default 20.
+	GapWarn int64
 }
 
 // DefaultMaxAmount is the largest amount a payment in the coin may ask for
@@ -242,6 +249,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Payment, erro
 			return s.created(ctx, p), nil
 		}
 		s.wakePool()
+		if coin.Derived != nil {
+			return nil, &UnavailableError{Coin: coin.Code, Err: ErrNoAddress}
+		}
 		s.log.WarnContext(ctx, "address pool empty: asking the node", "coin", coin.Code)
 		timeout = min(timeout, emptyPoolTimeout)
 	}

@@ -1,0 +1,207 @@
+package payments
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/transient-gateway/transient/internal/xpub"
+)
+
+// testKey is the regtest key of the Dogecoin fixtures (any tpub serves).
+const testKey = "tpubDDZTsUpkdRpc6gKUKRySNhnzWBNqkfF8iCaaAy7gLTyAxXWfbWmFWV7oKZGKgTsgWrPDcXfgLftTb5Ba1NqeYgNMBk94zeayWqm8DoWv4kG"
+
+// watchWallet is a wallet created with disable_private_keys: it can hold
+// no key, so every address it knows it only watches.
+const watchWallet = "watch"
+
+// flakyWatcher fails imports while fail is set, counting them.
+type flakyWatcher struct {
+	Watcher
+	fail    atomic.Bool
+	imports atomic.Int32
+}
+
+func (f *flakyWatcher) ImportWatchOnly(ctx context.Context, addrs []string, since time.Time) error {
+	f.imports.Add(1)
+	if f.fail.Load() {
+		return errors.New("node down")
+	}
+	return f.Watcher.ImportWatchOnly(ctx, addrs, since)
+}
+
+// newXPubEnv is newEnv with LTC's addresses derived from testKey (P2WPKH)
+// through the pool, the node's wallet one without private keys.
+func newXPubEnv(t *testing.T, size, lowWater int) (*env, *flakyWatcher) {
+	t.Helper()
+	e := newEnv(t)
+	if err := e.node.Client("").Call(e.ctx, "createwallet", []any{watchWallet, true, true}, nil); err != nil {
+		t.Fatalf("create the watch-only wallet: %v", err)
+	}
+	k, err := xpub.Parse("LTC", testKey, xpub.P2WPKH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := e.node.Client(watchWallet)
+	w := &flakyWatcher{Watcher: client}
+	e.svc = NewService(e.pool, Config{
+		Coins: []Coin{{Code: "LTC", Node: client, Confirmations: 2, URIScheme: "litecoin", Wallet: watchWallet,
+			Derived: &XPub{Key: k, Chain: "regtest", Node: w}}},
+		MonitoringWindow: time.Hour,
+		Now:              e.clock.Now,
+		AddressPool:      PoolConfig{Size: size, LowWater: lowWater, Batch: 8},
+	})
+	return e, w
+}
+
+// derived returns /0/from … /0/to-1 of testKey as P2WPKH on regtest.
+func derived(t *testing.T, from, to int) []string {
+	t.Helper()
+	k, err := xpub.Parse("LTC", testKey, xpub.P2WPKH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for i := from; i < to; i++ {
+		a, err := k.Address("regtest", uint32(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// nextIndex reads the key's next index.
+func (e *env) nextIndex() int64 {
+	e.t.Helper()
+	var n int64
+	if err := e.pool.QueryRow(e.ctx, `SELECT next_index FROM xpub_keys WHERE coin = 'LTC'`).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func TestXPubPoolPaysToDerivedWatchOnlyAddresses(t *testing.T) {
+	e, _ := newXPubEnv(t, 6, 3)
+	e.fill()
+	want := derived(t, 0, 6)
+	if got := e.pooled(); !slices.Equal(got, want) {
+		t.Fatalf("pool = %v, want /0/0../0/5 = %v", got, want)
+	}
+	watched, err := e.node.Client(watchWallet).WatchesAll(e.ctx, want)
+	if err != nil || slices.Contains(watched, false) {
+		t.Fatalf("the node watches %v (%v), want all", watched, err)
+	}
+	p := e.create(amt("1.5"))
+	if p.Address != want[0] {
+		t.Fatalf("first payment's address %s, want /0/0 %s", p.Address, want[0])
+	}
+	txid := e.pay(p.Address, amt("1.5"))
+	e.process(txid)
+	e.expect(p.ID, StatusPending, amt("1.5"))
+	e.mine(2)
+	e.process(txid)
+	e.expect(p.ID, StatusPaid, amt("1.5"))
+}
+
+func TestXPubImportFailureKeepsIndexes(t *testing.T) {
+	e, w := newXPubEnv(t, 4, 2)
+	w.fail.Store(true)
+	if err := e.svc.refill(e.ctx, e.svc.coins["LTC"]); err == nil {
+		t.Fatal("refill with the node refusing imports succeeded")
+	}
+	// Reserved and pooled, but not ready: nothing can be handed out.
+	if n := e.nextIndex(); n != 2 {
+		t.Fatalf("next index %d after one failed batch, want 2 (the first batch)", n)
+	}
+	_, err := e.svc.Create(e.ctx, CreateRequest{Coin: "LTC", Amount: amt("1")})
+	if !errors.Is(err, ErrNoAddress) || !errors.Is(err, ErrCoinUnavailable) {
+		t.Fatalf("create with no ready address: %v, want ErrNoAddress (503), never the node's wallet", err)
+	}
+	// More failures reserve nothing more.
+	for range 3 {
+		_ = e.svc.refill(e.ctx, e.svc.coins["LTC"])
+	}
+	if n := e.nextIndex(); n != 2 {
+		t.Fatalf("next index %d after failed retries, want still 2", n)
+	}
+	w.fail.Store(false)
+	e.fill()
+	if got, want := e.pooled(), derived(t, 0, 4); !slices.Equal(got, want) {
+		t.Fatalf("pool = %v, want /0/0../0/3 = %v (the unready batch first, no index skipped)", got, want)
+	}
+	if p := e.create(amt("1")); p.Address != derived(t, 0, 1)[0] {
+		t.Fatalf("address %s, want /0/0", p.Address)
+	}
+}
+
+// TestXPubTwoProcessesNoDuplicates runs two services on one database, as
+// two transientd processes, creating payments and refilling at once.
+func TestXPubTwoProcessesNoDuplicates(t *testing.T) {
+	e, w := newXPubEnv(t, 5, 3)
+	other := NewService(e.pool, Config{
+		Coins: []Coin{{Code: "LTC", Node: e.node.Client(watchWallet), Confirmations: 2, URIScheme: "litecoin",
+			Wallet: watchWallet, Derived: e.svc.coins["LTC"].Derived}},
+		AddressPool: PoolConfig{Size: 5, LowWater: 3, Batch: 4},
+	})
+	_ = w
+	const perProcess = 15
+	var (
+		mu    sync.Mutex
+		addrs []string
+		wg    sync.WaitGroup
+	)
+	for _, s := range []*Service{e.svc, other} {
+		wg.Go(func() {
+			for made := 0; made < perProcess; {
+				_ = s.refill(e.ctx, s.coins["LTC"])
+				p, err := s.Create(e.ctx, CreateRequest{Coin: "LTC", Amount: amt("1")})
+				if errors.Is(err, ErrNoAddress) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				addrs = append(addrs, p.Address)
+				mu.Unlock()
+				made++
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if seen[a] {
+			t.Fatalf("address %s handed out twice", a)
+		}
+		seen[a] = true
+	}
+	// Every handed-out address is a derived one, and the derived ones
+	// handed out or pooled are exactly /0/0 … /0/next-1: none skipped.
+	next := int(e.nextIndex())
+	all := derived(t, 0, next)
+	pooled := e.pooled()
+	rows, _ := e.pool.Query(e.ctx, `SELECT address FROM payments WHERE coin = 'LTC'`)
+	paid, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := append(paid, pooled...)
+	slices.Sort(got)
+	slices.Sort(all)
+	if !slices.Equal(got, all) {
+		t.Fatalf("payments and pool hold %d addresses, want the %d derived /0/0../0/%d", len(got), len(all), next-1)
+	}
+	if len(addrs) != 2*perProcess {
+		t.Fatalf("%d payments, want %d", len(addrs), 2*perProcess)
+	}
+}

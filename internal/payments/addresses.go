@@ -55,6 +55,11 @@ type PoolConfig struct {
 	// Observe, when set, is told the number of ready addresses of a coin
 	// after every count (the transient_address_pool_ready gauge).
 	Observe func(coin string, ready int)
+	// GapCheck is how often the gap of each extended public key is read;
+	// default 30 s. ObserveGap, when set, is told each gap (the
+	// transient_xpub_gap gauge).
+	GapCheck   time.Duration
+	ObserveGap func(coin string, gap int64)
 }
 
 func (c PoolConfig) withDefaults() PoolConfig {
@@ -66,6 +71,9 @@ func (c PoolConfig) withDefaults() PoolConfig {
 	}
 	if c.Check <= 0 {
 		c.Check = 250 * time.Millisecond
+	}
+	if c.GapCheck <= 0 {
+		c.GapCheck = 30 * time.Second
 	}
 	return c
 }

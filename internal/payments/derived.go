@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/transient-gateway/transient/internal/coind"
 	"github.com/transient-gateway/transient/internal/xpub"
 )
 
@@ -38,16 +40,40 @@ type DerivedSource interface {
 type Watcher interface {
 	ImportWatchOnly(ctx context.Context, addrs []string, since time.Time) error
 	WatchesAll(ctx context.Context, addrs []string) ([]bool, error)
+	GetBlockchainInfo(ctx context.Context) (*coind.ChainInfo, error)
 }
 
 // XPub is a DerivedSource for one key on one node: it derives /0/i in Go
 // and imports the addresses into the node's wallet watch-only.
 type XPub struct {
 	Key *xpub.Key
-	// Chain is the node's chain (getblockchaininfo), checked against the
-	// key before the source is made (xpub.Key.CheckChain).
+	// Chain is the node's chain (getblockchaininfo: main, test, regtest),
+	// which says how addresses are written. Empty means CheckChain asks the
+	// node the first time it is needed.
 	Chain string
 	Node  Watcher
+
+	mu sync.Mutex
+}
+
+// CheckChain learns the node's chain (once) and checks that the key is for
+// it, so that no address is derived for the wrong network. The error wraps
+// xpub.ErrWrongNetwork for a key of another network, and is an
+// *UnavailableError when the node does not answer.
+func (x *XPub) CheckChain(ctx context.Context) (string, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.Chain == "" {
+		info, err := x.Node.GetBlockchainInfo(ctx)
+		if err != nil {
+			return "", &UnavailableError{Coin: x.Key.Coin, Err: err}
+		}
+		if err := x.Key.CheckChain(info.Chain); err != nil {
+			return "", err
+		}
+		x.Chain = info.Chain
+	}
+	return x.Chain, nil
 }
 
 // KeyID implements DerivedSource.
@@ -77,6 +103,10 @@ func (x *XPub) Reserve(ctx context.Context, tx pgx.Tx, coin string, n int) ([]st
 	if n <= 0 {
 		return nil, nil
 	}
+	chain, err := x.CheckChain(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var next int64
 	if err := tx.QueryRow(ctx, reserveSQL, coin, x.Key.ID(), n).Scan(&next); err != nil {
 		return nil, fmt.Errorf("payments: reserve %d indexes of the %s key: %w", n, coin, err)
@@ -87,7 +117,7 @@ func (x *XPub) Reserve(ctx context.Context, tx pgx.Tx, coin string, n int) ([]st
 	addrs := make([]string, 0, n)
 	idxs := make([]int64, 0, n)
 	for i := next - int64(n); i < next; i++ {
-		a, err := x.Key.Address(x.Chain, uint32(i))
+		a, err := x.Key.Address(chain, uint32(i))
 		if errors.Is(err, hdkeychain.ErrInvalidChild) {
 			// BIP32: an index whose key is invalid (odds about 1 in 2^127)
 			// is skipped; it stays reserved, so it is never tried again.
@@ -99,7 +129,7 @@ func (x *XPub) Reserve(ctx context.Context, tx pgx.Tx, coin string, n int) ([]st
 		addrs = append(addrs, a)
 		idxs = append(idxs, i)
 	}
-	_, err := tx.Exec(ctx, `
+	_, err = tx.Exec(ctx, `
 		INSERT INTO xpub_addresses (coin, address, key_id, derivation_index)
 		SELECT $1, a, $2, i FROM unnest($3::text[], $4::bigint[]) AS t (a, i)`,
 		coin, x.Key.ID(), addrs, idxs)
@@ -158,4 +188,318 @@ func (s *Service) refillDerived(ctx context.Context, conn *pgxpool.Conn, c Coin,
 		return 0, fmt.Errorf("mark %d imported addresses ready: %w", len(addrs), err)
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// KeyStatus describes the use of a coin's extended public key.
+type KeyStatus struct {
+	Coin  string `json:"coin"`
+	KeyID string `json:"key_id"`
+	// NextIndex is the next index to derive: /0/0 … /0/NextIndex-1 are
+	// pooled or handed out.
+	NextIndex int64 `json:"next_index"`
+	// HighestHandedOut and HighestPaid are the highest indexes given to a
+	// payment and paid to (any amount received); -1 for none.
+	HighestHandedOut int64 `json:"highest_handed_out"`
+	HighestPaid      int64 `json:"highest_paid"`
+	// Gap is HighestHandedOut - HighestPaid: how many addresses past the
+	// last paid one the merchant's wallet must look to find every payment.
+	Gap int64 `json:"gap"`
+	// GapWarn is the configured warning threshold.
+	GapWarn int64 `json:"gap_warn"`
+	// Ready and Importing count the pooled addresses the node watches and
+	// those still being imported.
+	Ready     int `json:"ready"`
+	Importing int `json:"importing"`
+}
+
+// keyStatusSQL reads a key's use. Both highest indexes walk the
+// (coin, key_id, derivation_index) index downwards and stop at the first
+// match, so the cost grows with the gap and the pool, not with the number
+// of payments.
+const keyStatusSQL = `
+	SELECT coalesce((SELECT next_index FROM xpub_keys WHERE coin = $1 AND key_id = $2), 0),
+		coalesce((SELECT x.derivation_index FROM xpub_addresses x
+			WHERE x.coin = $1 AND x.key_id = $2
+			AND EXISTS (SELECT 1 FROM payments p WHERE p.coin = x.coin AND p.address = x.address)
+			ORDER BY x.derivation_index DESC LIMIT 1), -1),
+		coalesce((SELECT x.derivation_index FROM xpub_addresses x
+			WHERE x.coin = $1 AND x.key_id = $2
+			AND EXISTS (SELECT 1 FROM payments p WHERE p.coin = x.coin AND p.address = x.address AND p.amount_received > 0)
+			ORDER BY x.derivation_index DESC LIMIT 1), -1),
+		(SELECT count(*) FROM address_pool WHERE coin = $1 AND ready),
+		(SELECT count(*) FROM address_pool WHERE coin = $1 AND NOT ready)`
+
+// KeyStatuses reports the use of every configured coin's key, by coin code.
+// Coins whose addresses come from the node's wallet are left out.
+func (s *Service) KeyStatuses(ctx context.Context) ([]KeyStatus, error) {
+	var out []KeyStatus
+	for _, code := range s.codes {
+		c := s.coins[code]
+		if c.Derived == nil {
+			continue
+		}
+		st := KeyStatus{Coin: code, KeyID: c.Derived.KeyID(), GapWarn: c.gapWarn()}
+		err := s.pool.QueryRow(ctx, keyStatusSQL, code, st.KeyID).Scan(&st.NextIndex, &st.HighestHandedOut, &st.HighestPaid, &st.Ready, &st.Importing)
+		if err != nil {
+			return nil, fmt.Errorf("payments: read the use of the %s key: %w", code, err)
+		}
+		st.Gap = st.HighestHandedOut - st.HighestPaid
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// gapWarn returns the coin's gap warning threshold.
+func (c Coin) gapWarn() int64 {
+	if c.GapWarn > 0 {
+		return c.GapWarn
+	}
+	return 20
+}
+
+// gapWarnEvery is how often the log repeats the warning of a gap that
+// stays past the threshold.
+const gapWarnEvery = time.Hour
+
+// checkGaps reports each key's gap to Observe and warns in the log when a
+// gap is past its coin's threshold: when it first gets there, then once an
+// hour while it stays. warned holds when each coin was last warned about.
+func (s *Service) checkGaps(ctx context.Context, warned map[string]time.Time) {
+	sts, err := s.KeyStatuses(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.WarnContext(ctx, "extended public key: cannot read the gap", "err", err)
+		}
+		return
+	}
+	for _, st := range sts {
+		if s.addrs.ObserveGap != nil {
+			s.addrs.ObserveGap(st.Coin, st.Gap)
+		}
+		if st.Gap <= st.GapWarn {
+			delete(warned, st.Coin)
+			continue
+		}
+		if last, ok := warned[st.Coin]; ok && s.now().Sub(last) < gapWarnEvery {
+			continue
+		}
+		warned[st.Coin] = s.now()
+		s.log.WarnContext(ctx, "extended public key: unpaid addresses run past the gap warning; the merchant's wallet "+
+			"finds later payments only if its gap limit is at least the gap (see the README, Keys off the server)",
+			"coin", st.Coin, "gap", st.Gap, "gap_warn", st.GapWarn, "highest_handed_out", st.HighestHandedOut,
+			"highest_paid", st.HighestPaid)
+	}
+}
+
+// runGaps checks the gaps every GapCheck until ctx is done.
+func (s *Service) runGaps(ctx context.Context) {
+	derived := false
+	for _, c := range s.coins {
+		derived = derived || c.Derived != nil
+	}
+	if !derived {
+		return
+	}
+	warned := map[string]time.Time{}
+	t := time.NewTicker(s.addrs.GapCheck)
+	defer t.Stop()
+	for {
+		s.checkGaps(ctx, warned)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// openAddressesSQL lists the addresses derived from a key that the node
+// must watch: those of payments whose status can still change (PAID ones
+// until settled: a reorg can take them back) and those in the pool, with
+// the creation time of their payment (NULL for pooled ones). With $3 > 0
+// only the $3 oldest and $3 newest payments are listed, for a quick check.
+const openAddressesSQL = `
+	WITH open AS (
+		SELECT p.address, p.created_at FROM payments p
+		JOIN xpub_addresses x ON x.coin = p.coin AND x.address = p.address AND x.key_id = $2
+		WHERE p.coin = $1 AND (p.status IN ('UNPAID', 'PARTIAL', 'PENDING') OR (p.status = 'PAID' AND NOT p.settled))
+	), picked AS (
+		SELECT * FROM open WHERE $3 = 0
+		UNION (SELECT * FROM open WHERE $3 > 0 ORDER BY created_at LIMIT $3)
+		UNION (SELECT * FROM open WHERE $3 > 0 ORDER BY created_at DESC LIMIT $3)
+	)
+	SELECT address, created_at FROM picked
+	UNION ALL
+	(SELECT address, NULL FROM address_pool WHERE coin = $1 AND ready ORDER BY id LIMIT CASE WHEN $3 > 0 THEN $3 END)`
+
+// watchedAddress is an address the node must watch and when its payment
+// was created (zero for a pooled address).
+type watchedAddress struct {
+	address string
+	created time.Time
+}
+
+// lostAddresses returns the addresses of coin c that the node should watch
+// but does not. sample > 0 checks only the sample oldest and newest open
+// payments and pooled addresses.
+func (s *Service) lostAddresses(ctx context.Context, c Coin, sample int) ([]watchedAddress, error) {
+	rows, err := s.pool.Query(ctx, openAddressesSQL, c.Code, c.Derived.KeyID(), sample)
+	if err != nil {
+		return nil, fmt.Errorf("payments: list the %s addresses to watch: %w", c.Code, err)
+	}
+	var all []watchedAddress
+	var (
+		addr    string
+		created *time.Time
+	)
+	_, err = pgx.ForEachRow(rows, []any{&addr, &created}, func() error {
+		w := watchedAddress{address: addr}
+		if created != nil {
+			w.created = *created
+		}
+		all = append(all, w)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("payments: list the %s addresses to watch: %w", c.Code, err)
+	}
+	var lost []watchedAddress
+	for i := 0; i < len(all); i += watchCheckBatch {
+		part := all[i:min(i+watchCheckBatch, len(all))]
+		addrs := make([]string, len(part))
+		for j, w := range part {
+			addrs[j] = w.address
+		}
+		watched, err := c.Derived.Watched(ctx, addrs)
+		if err != nil {
+			return nil, &UnavailableError{Coin: c.Code, Err: err}
+		}
+		for j, ok := range watched {
+			if !ok {
+				lost = append(lost, part[j])
+			}
+		}
+	}
+	return lost, nil
+}
+
+// watchCheckBatch is how many addresses one batch of watch checks asks.
+const watchCheckBatch = 500
+
+// ErrWatchLost is the readiness failure of a node that no longer watches
+// addresses of open payments; the service is importing them again.
+var ErrWatchLost = errors.New("the node no longer watches addresses of open payments: importing them again and rescanning")
+
+// CheckWatched checks, on a sample of open payments and pooled addresses,
+// that coin's node still watches the addresses derived for it. When it
+// does not (a new node, a wallet restored from an old backup), it starts
+// Rewatch in the background (once at a time) and returns ErrWatchLost.
+// Coins without an extended public key pass.
+func (s *Service) CheckWatched(ctx context.Context, code string) (string, error) {
+	c, ok := s.coins[code]
+	if !ok || c.Derived == nil {
+		return "", nil
+	}
+	lost, err := s.lostAddresses(ctx, c, watchSample)
+	if err != nil {
+		return "", err
+	}
+	if len(lost) == 0 {
+		return "the node watches the open payments' addresses", nil
+	}
+	if s.rewatching[code].CompareAndSwap(false, true) {
+		go func() {
+			defer s.rewatching[code].Store(false)
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rewatchTimeout)
+			defer cancel()
+			if _, err := s.Rewatch(rctx, code); err != nil {
+				s.log.ErrorContext(rctx, "extended public key: re-importing lost addresses failed; the next check tries again",
+					"coin", code, "err", err)
+			}
+		}()
+	}
+	return "", ErrWatchLost
+}
+
+// watchSample is how many of the oldest and newest open payments (and
+// pooled addresses) a quick watch check asks the node about.
+const watchSample = 10
+
+// rewatchTimeout bounds a re-import with its rescan and catch-up.
+const rewatchTimeout = time.Hour
+
+// Rewatch imports into coin's node every address it should watch but does
+// not, rescanning the chain from the creation of the oldest open payment
+// among them, then scans the wallet again from the block at that height
+// (Rescan), so payments made while the node did not watch are found. It
+// returns how many addresses it imported.
+func (s *Service) Rewatch(ctx context.Context, code string) (int, error) {
+	c, ok := s.coins[code]
+	if !ok || c.Derived == nil {
+		return 0, nil
+	}
+	lost, err := s.lostAddresses(ctx, c, 0)
+	if err != nil || len(lost) == 0 {
+		return 0, err
+	}
+	addrs := make([]string, len(lost))
+	var oldest time.Time
+	for i, w := range lost {
+		addrs[i] = w.address
+		if !w.created.IsZero() && (oldest.IsZero() || w.created.Before(oldest)) {
+			oldest = w.created
+		}
+	}
+	s.log.WarnContext(ctx, "extended public key: the node lost addresses it must watch; importing them again",
+		"coin", code, "addresses", len(addrs), "rescan_from", oldest)
+	if oldest.IsZero() {
+		// Only pooled addresses: nothing can have paid them.
+		if err := c.Derived.Watch(ctx, addrs, time.Time{}); err != nil {
+			return 0, &UnavailableError{Coin: code, Err: err}
+		}
+		return len(addrs), nil
+	}
+	height, err := s.heightAt(ctx, c, oldest)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.Derived.Watch(ctx, addrs, oldest); err != nil {
+		return 0, &UnavailableError{Coin: code, Err: err}
+	}
+	if err := s.Rescan(ctx, code, height); err != nil {
+		return len(addrs), err
+	}
+	s.log.InfoContext(ctx, "extended public key: lost addresses imported again and the wallet rescanned",
+		"coin", code, "addresses", len(addrs), "from_height", height)
+	return len(addrs), nil
+}
+
+// heightAt returns the height of the last block of the active chain whose
+// time is before t minus two hours (block times may run up to two hours
+// behind), or 0: a binary search over getblockhash and getblock.
+func (s *Service) heightAt(ctx context.Context, c Coin, t time.Time) (int64, error) {
+	limit := t.Add(-2 * time.Hour).Unix()
+	lo, hi := int64(0), int64(0)
+	tip, err := c.Node.GetBlockCount(ctx)
+	if err != nil {
+		return 0, &UnavailableError{Coin: c.Code, Err: err}
+	}
+	hi = tip
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		hash, err := c.Node.GetBlockHash(ctx, mid)
+		if err != nil {
+			return 0, &UnavailableError{Coin: c.Code, Err: err}
+		}
+		b, err := c.Node.GetBlock(ctx, hash)
+		if err != nil {
+			return 0, &UnavailableError{Coin: c.Code, Err: err}
+		}
+		if b.Time < limit {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo, nil
 }

@@ -1,8 +1,13 @@
 package payments
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -38,7 +43,7 @@ func (f *flakyWatcher) ImportWatchOnly(ctx context.Context, addrs []string, sinc
 
 // newXPubEnv is newEnv with LTC's addresses derived from testKey (P2WPKH)
 // through the pool, the node's wallet one without private keys.
-func newXPubEnv(t *testing.T, size, lowWater int) (*env, *flakyWatcher) {
+func newXPubEnv(t *testing.T, size, lowWater int, opts ...envOption) (*env, *flakyWatcher) {
 	t.Helper()
 	e := newEnv(t)
 	if err := e.node.Client("").Call(e.ctx, "createwallet", []any{watchWallet, true, true}, nil); err != nil {
@@ -50,13 +55,17 @@ func newXPubEnv(t *testing.T, size, lowWater int) (*env, *flakyWatcher) {
 	}
 	client := e.node.Client(watchWallet)
 	w := &flakyWatcher{Watcher: client}
-	e.svc = NewService(e.pool, Config{
+	cfg := Config{
 		Coins: []Coin{{Code: "LTC", Node: client, Confirmations: 2, URIScheme: "litecoin", Wallet: watchWallet,
-			Derived: &XPub{Key: k, Chain: "regtest", Node: w}}},
+			Derived: &XPub{Key: k, Node: w}}},
 		MonitoringWindow: time.Hour,
 		Now:              e.clock.Now,
 		AddressPool:      PoolConfig{Size: size, LowWater: lowWater, Batch: 8},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.svc = NewService(e.pool, cfg)
 	return e, w
 }
 
@@ -203,5 +212,129 @@ func TestXPubTwoProcessesNoDuplicates(t *testing.T) {
 	}
 	if len(addrs) != 2*perProcess {
 		t.Fatalf("%d payments, want %d", len(addrs), 2*perProcess)
+	}
+}
+
+func TestXPubGap(t *testing.T) {
+	var (
+		logs bytes.Buffer
+		gaps sync.Map
+	)
+	e, _ := newXPubEnv(t, 4, 2, func(c *Config) {
+		c.Coins[0].GapWarn = 2
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		c.AddressPool.ObserveGap = func(coin string, gap int64) { gaps.Store(coin, gap) }
+	})
+	e.fill()
+	st := e.keyStatus()
+	if st.NextIndex != 4 || st.HighestHandedOut != -1 || st.HighestPaid != -1 || st.Gap != 0 || st.Ready != 4 {
+		t.Fatalf("before any payment: %+v", st)
+	}
+	var ps []*Payment
+	for range 5 {
+		e.fill()
+		ps = append(ps, e.create(amt("1")))
+	}
+	st = e.keyStatus()
+	if st.HighestHandedOut != 4 || st.HighestPaid != -1 || st.Gap != 5 {
+		t.Fatalf("5 unpaid: %+v, want handed out up to 4, none paid, gap 5", st)
+	}
+	e.process(e.pay(ps[1].Address, amt("0.5")))
+	st = e.keyStatus()
+	if st.HighestHandedOut != 4 || st.HighestPaid != 1 || st.Gap != 3 {
+		t.Fatalf("/0/1 paid: %+v, want gap 4-1 = 3", st)
+	}
+	warned := map[string]time.Time{}
+	e.svc.checkGaps(e.ctx, warned)
+	if g, _ := gaps.Load("LTC"); g != int64(3) {
+		t.Fatalf("gauge %v, want 3", g)
+	}
+	if !strings.Contains(logs.String(), "gap=3 gap_warn=2") {
+		t.Fatalf("no warning past the gap warning in %q", logs.String())
+	}
+	logs.Reset()
+	e.svc.checkGaps(e.ctx, warned)
+	if logs.Len() != 0 {
+		t.Fatalf("warned again within the hour: %q", logs.String())
+	}
+	e.process(e.pay(ps[4].Address, amt("0.5")))
+	e.svc.checkGaps(e.ctx, warned)
+	if g, _ := gaps.Load("LTC"); g != int64(0) || len(warned) != 0 {
+		t.Fatalf("gauge %v after /0/4 paid, want 0 and the warning cleared", g)
+	}
+}
+
+// keyStatus returns the LTC key's status.
+func (e *env) keyStatus() KeyStatus {
+	e.t.Helper()
+	sts, err := e.svc.KeyStatuses(e.ctx)
+	if err != nil || len(sts) != 1 {
+		e.t.Fatalf("key statuses %v, %v", sts, err)
+	}
+	return sts[0]
+}
+
+// TestXPubLostWatchOnlyRecovery replaces the node's wallet with an empty
+// one, as a new node or a wallet restored from an old backup would be, and
+// pays an open payment meanwhile: the watch check notices, the addresses
+// are imported again with a rescan, and both payments go on to PAID.
+func TestXPubLostWatchOnlyRecovery(t *testing.T) {
+	e, _ := newXPubEnv(t, 4, 2)
+	e.fill()
+	p1 := e.create(amt("1"))
+	p2 := e.create(amt("2"))
+	tx1 := e.pay(p1.Address, amt("1"))
+	e.mine(1)
+	e.process(tx1)
+	e.expect(p1.ID, StatusPending, amt("1"))
+	if detail, err := e.svc.CheckWatched(e.ctx, "LTC"); err != nil {
+		t.Fatalf("watch check on a healthy node: %v", err)
+	} else if detail == "" {
+		t.Fatal("no detail")
+	}
+
+	// The wallet is replaced by an empty one of the same name.
+	root := e.node.Client("")
+	if err := root.Call(e.ctx, "unloadwallet", []any{watchWallet}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(e.node.Dir, "regtest", "wallets", watchWallet)); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Call(e.ctx, "createwallet", []any{watchWallet, true, true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	tx2 := e.pay(p2.Address, amt("2")) // unseen: nothing watches it now
+	e.mine(1)
+	if tx, err := e.node.Client(watchWallet).GetTransaction(e.ctx, tx2); err == nil {
+		t.Fatalf("the new wallet knows %s already: %+v", tx2, tx)
+	}
+
+	if _, err := e.svc.CheckWatched(e.ctx, "LTC"); !errors.Is(err, ErrWatchLost) {
+		t.Fatalf("watch check after the wallet was replaced: %v, want ErrWatchLost", err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := e.svc.CheckWatched(e.ctx, "LTC")
+		if err == nil && !e.svc.rewatching["LTC"].Load() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node still does not watch the addresses: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The rescan found the payment made while nothing watched, and the
+	// catch-up recorded it.
+	e.expect(p2.ID, StatusPending, amt("2"))
+	e.mine(1)
+	e.process(tx1)
+	e.process(tx2)
+	e.expect(p1.ID, StatusPaid, amt("1"))
+	e.expect(p2.ID, StatusPaid, amt("2"))
+	// The pooled addresses are watched again too.
+	watched, err := e.node.Client(watchWallet).WatchesAll(e.ctx, e.pooled())
+	if err != nil || slices.Contains(watched, false) {
+		t.Fatalf("pooled addresses watched %v (%v), want all", watched, err)
 	}
 }

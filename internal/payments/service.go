@@ -128,6 +128,9 @@ type Service struct {
 	addrs     PoolConfig
 	poolWake  chan struct{}
 	poolBatch map[string]*atomic.Int32 // per coin: the next refill batch size
+	// rewatching is set per coin while a Rewatch started by CheckWatched
+	// runs.
+	rewatching map[string]*atomic.Bool
 }
 
 // NewService returns a Service storing payments through pool.
@@ -156,12 +159,14 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 		s.cfg.NodeTimeout = 5 * time.Second
 	}
 	s.poolBatch = make(map[string]*atomic.Int32, len(cfg.Coins))
+	s.rewatching = make(map[string]*atomic.Bool, len(cfg.Coins))
 	for _, c := range cfg.Coins {
 		if c.MaxAmount <= 0 || c.MaxAmount > MaxAmount {
 			c.MaxAmount = DefaultMaxAmount(c.Code)
 		}
 		s.coins[c.Code] = c
 		s.codes = append(s.codes, c.Code)
+		s.rewatching[c.Code] = new(atomic.Bool)
 		s.poolBatch[c.Code] = new(atomic.Int32)
 		s.poolBatch[c.Code].Store(int32(max(s.addrs.Batch/4, 1)))
 	}

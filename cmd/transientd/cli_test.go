@@ -38,7 +38,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{"payments", "list", "--help"}, {"payments", "watch", "--help"},
 		{"events", "help"}, {"events", "list", "--help"}, {"events", "redeliver", "--help"},
 		{"apikeys", "--help"}, {"apikeys", "create", "--help"}, {"apikeys", "list", "--help"},
-		{"apikeys", "revoke", "--help"}, {"rescan", "--help"},
+		{"apikeys", "revoke", "--help"}, {"rescan", "--help"}, {"xpub", "status", "--help"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			r := cli(t, nil, args...)

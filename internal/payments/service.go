@@ -193,6 +193,15 @@ func (s *Service) Wallet(code string) (string, bool) {
 // Coins returns the configured coin codes, sorted.
 func (s *Service) Coins() []string { return slices.Clone(s.codes) }
 
+// CoinList returns the configured coins, by code.
+func (s *Service) CoinList() []Coin {
+	out := make([]Coin, len(s.codes))
+	for i, code := range s.codes {
+		out[i] = s.coins[code]
+	}
+	return out
+}
+
 // Limits on what a shop may send with a payment.
 const (
 	maxLabelLen      = 255

@@ -104,19 +104,12 @@ func xpubStatus(ctx context.Context, args []string, getenv func(string) string, 
 	if _, done, err := cmd.parse(args, 0, 0); done || err != nil {
 		return err
 	}
-	cfg, err := config.LoadDatabase(getenv, envFile(getenv))
-	if err != nil {
-		return err
-	}
-	pool, err := openPool(ctx, cfg)
+	cfg, pool, log, err := openDatabase(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := checkSchema(ctx, pool); err != nil {
-		return err
-	}
-	sts, err := offlineService(cfg, pool, cliLogger(stderr, cfg)).KeyStatuses(ctx)
+	sts, err := offlineService(cfg, pool, log).KeyStatuses(ctx)
 	if err != nil {
 		return err
 	}

@@ -42,16 +42,7 @@ func TestServeWithXPub(t *testing.T) {
 	env["LISTEN_ADDR"] = closedAddr(t)
 	env["METRICS_ADDR"] = closedAddr(t)
 	env["ADDRESS_POOL_SIZE"] = "5"
-	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &syncBuffer{}
-	done := make(chan error, 1)
-	getenv := func(k string) string {
-		if k == "TRANSIENT_ENV_FILE" {
-			return "/nonexistent/.env"
-		}
-		return env[k]
-	}
-	go func() { done <- run(ctx, []string{"serve", "--json"}, getenv, &syncBuffer{}, stderr) }()
+	stderr, cancel, done := serveInProcess(env)
 	defer func() {
 		cancel()
 		select {

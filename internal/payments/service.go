@@ -247,6 +247,9 @@ type CreateRequest struct {
 // *Error (wrapping ErrInvalid) before anything else; a node that fails or
 // does not answer within the node timeout (1.5 s when the pool is on but
 // empty) gives an error wrapping ErrCoinUnavailable, and nothing is stored.
+// A coin whose addresses are derived from an extended public key (Derived)
+// never asks its node: with no ready address it fails at once with an
+// *UnavailableError wrapping ErrNoAddress.
 func (s *Service) Create(ctx context.Context, req CreateRequest) (*Payment, error) {
 	now := s.now().UTC().Truncate(time.Microsecond)
 	p, coin, err := s.validate(req, now)

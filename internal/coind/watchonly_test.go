@@ -230,3 +230,58 @@ func TestWatchesAllDogecoin(t *testing.T) {
 		t.Fatalf("sent %+v, want validateaddress of %s", batch, watchAddr)
 	}
 }
+
+// TestImportWatchOnlyDescriptorWallet falls back to importdescriptors with
+// addr() descriptors, checksummed by the node, when the wallet refuses
+// importmulti as a descriptor wallet does (-4 on Bitcoin Core 0.21 and
+// later) or the node has no importmulti. The answers are written from
+// Bitcoin Core's documented shapes: litecoind here cannot make descriptor
+// wallets (built without sqlite).
+func TestImportWatchOnlyDescriptorWallet(t *testing.T) {
+	for _, refusal := range []string{
+		`{"result":null,"error":{"code":-4,"message":"This type of wallet does not support this command"},"id":1}`,
+		`{"result":null,"error":{"code":-32601,"message":"Method not found"},"id":1}`,
+	} {
+		var sent []string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			if body[0] == '[' {
+				var batch []request
+				_ = json.Unmarshal(body, &batch)
+				var out []map[string]any
+				for _, b := range batch {
+					sent = append(sent, b.Method+" "+paramsJSON(b))
+					var desc string
+					_ = json.Unmarshal(b.Params[0], &desc)
+					out = append(out, map[string]any{"id": b.ID, "error": nil, "result": map[string]any{"descriptor": desc + "#abcdefgh"}})
+				}
+				_ = json.NewEncoder(w).Encode(out)
+				return
+			}
+			var req request
+			_ = json.Unmarshal(body, &req)
+			sent = append(sent, req.Method+" "+paramsJSON(req))
+			if req.Method == "importmulti" {
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = io.WriteString(w, refusal)
+				return
+			}
+			_, _ = io.WriteString(w, `{"result":[{"success":true},{"success":true}],"error":null,"id":1}`)
+		}))
+		c := newClient(t, srv, "")
+		err := c.ImportWatchOnly(t.Context(), []string{"bcrt1qa", "bcrt1qb"}, time.Time{})
+		srv.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", refusal, err)
+		}
+		want := []string{
+			`importmulti [[{"scriptPubKey":{"address":"bcrt1qa"},"timestamp":"now","watchonly":true},{"scriptPubKey":{"address":"bcrt1qb"},"timestamp":"now","watchonly":true}],{"rescan":false}]`,
+			`getdescriptorinfo ["addr(bcrt1qa)"]`,
+			`getdescriptorinfo ["addr(bcrt1qb)"]`,
+			`importdescriptors [[{"desc":"addr(bcrt1qa)#abcdefgh","timestamp":"now"},{"desc":"addr(bcrt1qb)#abcdefgh","timestamp":"now"}]]`,
+		}
+		if strings.Join(sent, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("sent:\n%s\nwant:\n%s", strings.Join(sent, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}

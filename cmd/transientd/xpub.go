@@ -16,7 +16,8 @@ import (
 // checkKeys checks each coin's extended public key against its node's
 // chain before transientd serves: a key for another network stops the
 // start. A node that does not answer is no reason to stop (the pool checks
-// again before it derives anything).
+// again before it derives anything). It then drops pooled addresses that
+// the key did not make.
 func checkKeys(ctx context.Context, cfg *config.Config, c *core, log *slog.Logger) error {
 	for _, coin := range c.svc.CoinList() {
 		x, ok := coin.Derived.(*payments.XPub)
@@ -36,6 +37,15 @@ func checkKeys(ctx context.Context, cfg *config.Config, c *core, log *slog.Logge
 			log.Info("extended public key: addresses are derived from the merchant's key and imported watch-only",
 				"coin", coin.Code, "key", x.Key.Prefix, "address_type", x.Key.Type, "chain", chain, "key_id", x.Key.ID())
 		}
+	}
+	// Addresses pooled by the node's wallet before the key was set hold
+	// keys on the server: none may be handed out any more.
+	dropped, err := c.svc.DropForeignPooled(ctx)
+	if err != nil {
+		return err
+	}
+	for code, n := range dropped {
+		log.Warn("extended public key: dropped pooled addresses not derived from the configured key", "coin", code, "addresses", n)
 	}
 	return nil
 }

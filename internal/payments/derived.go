@@ -503,3 +503,29 @@ func (s *Service) heightAt(ctx context.Context, c Coin, t time.Time) (int64, err
 	}
 	return lo, nil
 }
+
+// DropForeignPooled removes from the pool of each coin with an extended
+// public key every address not derived from that key: addresses the node's
+// wallet made before the key was configured (their keys are on the server),
+// or those of an earlier key. Run it before serving, so that no payment
+// takes one. It returns how many it removed per coin.
+func (s *Service) DropForeignPooled(ctx context.Context) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, code := range s.codes {
+		c := s.coins[code]
+		if c.Derived == nil {
+			continue
+		}
+		tag, err := s.pool.Exec(ctx, `
+			DELETE FROM address_pool a WHERE a.coin = $1 AND NOT EXISTS (
+				SELECT 1 FROM xpub_addresses x WHERE x.coin = a.coin AND x.address = a.address AND x.key_id = $2)`,
+			code, c.Derived.KeyID())
+		if err != nil {
+			return nil, fmt.Errorf("payments: drop pooled %s addresses of another source: %w", code, err)
+		}
+		if n := tag.RowsAffected(); n > 0 {
+			out[code] = n
+		}
+	}
+	return out, nil
+}

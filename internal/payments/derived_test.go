@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/transient-gateway/transient/internal/regtest"
 	"github.com/transient-gateway/transient/internal/xpub"
 )
 
@@ -336,5 +337,30 @@ func TestXPubLostWatchOnlyRecovery(t *testing.T) {
 	watched, err := e.node.Client(watchWallet).WatchesAll(e.ctx, e.pooled())
 	if err != nil || slices.Contains(watched, false) {
 		t.Fatalf("pooled addresses watched %v (%v), want all", watched, err)
+	}
+}
+
+// TestXPubDropsHotWalletAddresses switches a coin from the node's wallet to
+// an extended public key: the addresses the node's wallet pooled (whose
+// keys are on the server) are dropped before any payment can take one.
+func TestXPubDropsHotWalletAddresses(t *testing.T) {
+	e, _ := newXPubEnv(t, 4, 2)
+	hot, err := e.node.Client(regtest.MerchantWallet).GetNewAddresses(e.ctx, 3, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(e.ctx, `INSERT INTO address_pool (coin, address) SELECT 'LTC', unnest($1::text[])`, hot); err != nil {
+		t.Fatal(err)
+	}
+	dropped, err := e.svc.DropForeignPooled(e.ctx)
+	if err != nil || dropped["LTC"] != 3 {
+		t.Fatalf("dropped %v (%v), want 3 LTC addresses", dropped, err)
+	}
+	e.fill()
+	if p := e.create(amt("1")); p.Address != derived(t, 0, 1)[0] {
+		t.Fatalf("address %s, want /0/0 of the key, never the node wallet's %v", p.Address, hot)
+	}
+	if dropped, _ := e.svc.DropForeignPooled(e.ctx); len(dropped) != 0 {
+		t.Fatalf("dropped derived addresses: %v", dropped)
 	}
 }

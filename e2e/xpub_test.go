@@ -232,14 +232,7 @@ func TestXPubLostWatchOnlyRecovery(t *testing.T) {
 	waitFor(t, 30*time.Second, func() bool { return d.call("GET", "/readyz", "", nil) == 200 },
 		func() string { return "not ready on a healthy node" })
 
-	root := node.Client("")
-	if err := root.Call(ctx, "unloadwallet", []any{watchWallet}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.RemoveAll(filepath.Join(node.Dir, "regtest", "wallets", watchWallet)); err != nil {
-		t.Fatal(err)
-	}
-	createWatchWallet(t, node)
+	replaceWatchWallet(t, node)
 	if _, err := node.Send(ctx, regtest.MinerWallet, p.Address, 70_000_000, false); err != nil {
 		t.Fatal(err)
 	}
@@ -269,5 +262,44 @@ func TestXPubLostWatchOnlyRecovery(t *testing.T) {
 	d.waitStatus(p.ID, "PAID", 30*time.Second)
 	if !strings.Contains(d.logs.String(), "importing them again") {
 		t.Fatal("the log does not say the addresses were imported again")
+	}
+}
+
+// replaceWatchWallet replaces the node's wallet without keys by an empty
+// one of the same name, as a new node or a restored old backup would.
+func replaceWatchWallet(t *testing.T, node *regtest.Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := node.Client("").Call(ctx, "unloadwallet", []any{watchWallet}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(node.Dir, "regtest", "wallets", watchWallet)); err != nil {
+		t.Fatal(err)
+	}
+	createWatchWallet(t, node)
+}
+
+// TestXPubRewatchAtStart replaces the node's wallet while transientd is
+// down and pays an open payment meanwhile: at start transientd imports the
+// lost addresses again with a rescan and finds the payment.
+func TestXPubRewatchAtStart(t *testing.T) {
+	node := startNode(t, "")
+	createWatchWallet(t, node)
+	d := startDaemon(t, append(xpubEnv(node), "CATCHUP_INTERVAL=1s")...)
+	ctx := context.Background()
+	p := d.createWhenReady("0.4")
+	d.stop()
+	replaceWatchWallet(t, node)
+	if _, err := node.Send(ctx, regtest.MinerWallet, p.Address, 40_000_000, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Mine(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	d.restart()
+	d.waitStatus(p.ID, "PAID", time.Minute)
+	if !strings.Contains(d.logs.String(), "importing them again") {
+		t.Fatalf("the log does not say the addresses were imported again:\n%s", d.logs.String())
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -17,10 +18,12 @@ import (
 const testKey = "tpubDDZTsUpkdRpc6gKUKRySNhnzWBNqkfF8iCaaAy7gLTyAxXWfbWmFWV7oKZGKgTsgWrPDcXfgLftTb5Ba1NqeYgNMBk94zeayWqm8DoWv4kG"
 
 // watchOnlyEnv is nodeEnv on a new wallet of the shared node that cannot
-// hold private keys, with LTC's addresses derived from testKey.
+// hold private keys, with LTC's addresses derived from testKey. The wallet
+// name gets a suffix of its own: the node outlives each test.
 func watchOnlyEnv(t *testing.T, wallet string) map[string]string {
 	t.Helper()
 	node := sharedNode(t)
+	wallet = fmt.Sprintf("%s-%d", wallet, time.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := node.Client("").Call(ctx, "createwallet", []any{wallet, true, true}, nil); err != nil {

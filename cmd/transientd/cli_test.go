@@ -38,7 +38,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{"payments", "list", "--help"}, {"payments", "watch", "--help"},
 		{"events", "help"}, {"events", "list", "--help"}, {"events", "redeliver", "--help"},
 		{"apikeys", "--help"}, {"apikeys", "create", "--help"}, {"apikeys", "list", "--help"},
-		{"apikeys", "revoke", "--help"}, {"rescan", "--help"},
+		{"apikeys", "revoke", "--help"}, {"rescan", "--help"}, {"xpub", "status", "--help"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			r := cli(t, nil, args...)
@@ -257,16 +257,7 @@ func TestServeStartsAndStops(t *testing.T) {
 	env["ADDRESS_POOL_SIZE"] = "5"
 	key := strings.TrimSpace(cli(t, env, "apikeys", "create", "--label", "only key").must(t, "apikeys create"))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &syncBuffer{}
-	done := make(chan error, 1)
-	getenv := func(k string) string {
-		if k == "TRANSIENT_ENV_FILE" {
-			return "/nonexistent/.env"
-		}
-		return env[k]
-	}
-	go func() { done <- run(ctx, []string{"serve", "--json"}, getenv, &syncBuffer{}, stderr) }()
+	stderr, cancel, done := serveInProcess(env)
 	defer cancel()
 	base := "http://" + env["LISTEN_ADDR"]
 	waitFor(t, 30*time.Second, func() bool { return get(base+"/healthz") == 200 },
@@ -319,6 +310,21 @@ func TestServeStartsAndStops(t *testing.T) {
 	if strings.Contains(logs, key) || strings.Contains(logs, node.Password) {
 		t.Errorf("the log shows a secret:\n%s", logs)
 	}
+}
+
+// serveInProcess runs serve --json with exactly env (no .env file) until
+// cancel; done receives what it returned. Its log goes to stderr.
+func serveInProcess(env map[string]string) (stderr *syncBuffer, cancel context.CancelFunc, done chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr, done = &syncBuffer{}, make(chan error, 1)
+	getenv := func(k string) string {
+		if k == "TRANSIENT_ENV_FILE" {
+			return "/nonexistent/.env"
+		}
+		return env[k]
+	}
+	go func() { done <- run(ctx, []string{"serve", "--json"}, getenv, &syncBuffer{}, stderr) }()
+	return stderr, cancel, done
 }
 
 // TestAPIKeys exercises apikeys create, list and revoke on a real database

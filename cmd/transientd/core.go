@@ -40,8 +40,12 @@ func newCore(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metric
 			return nil, fmt.Errorf("%s_RPC_URL: %w", cc.Code, err)
 		}
 		c.nodes[cc.Code] = client
-		coins = append(coins, payments.Coin{Code: cc.Code, Node: client, Confirmations: cc.Confirmations, ZeroConf: cc.ZeroConf,
-			URIScheme: cc.URIScheme, Wallet: client.Wallet(), Addresses: payments.NodeWallet{Node: client}})
+		coin := payments.Coin{Code: cc.Code, Node: client, Confirmations: cc.Confirmations, ZeroConf: cc.ZeroConf,
+			URIScheme: cc.URIScheme, Wallet: client.Wallet(), Addresses: payments.NodeWallet{Node: client}, GapWarn: cc.GapWarn}
+		if cc.XPub != nil {
+			coin.Addresses, coin.Derived = nil, &payments.XPub{Key: cc.XPub, Node: client}
+		}
+		coins = append(coins, coin)
 	}
 	// An insert-only client: services queue jobs through it inside their
 	// own transactions; the daemon's working client runs them, woken by the
@@ -79,7 +83,7 @@ func newCore(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metric
 		Jobs:                  jobs,
 		Outbox:                c.outbox,
 		AddressPool: payments.PoolConfig{Size: cfg.AddressPoolSize, LowWater: cfg.AddressPoolLowWater,
-			Observe: m.AddressPoolReady},
+			Observe: m.AddressPoolReady, ObserveGap: m.XPubGap},
 	})
 	return c, nil
 }
@@ -97,7 +101,11 @@ func (c *core) closeNodes() {
 func offlineService(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger) *payments.Service {
 	var coins []payments.Coin
 	for _, cc := range cfg.Coins {
-		coins = append(coins, payments.Coin{Code: cc.Code, Confirmations: cc.Confirmations, ZeroConf: cc.ZeroConf, URIScheme: cc.URIScheme})
+		coin := payments.Coin{Code: cc.Code, Confirmations: cc.Confirmations, ZeroConf: cc.ZeroConf, URIScheme: cc.URIScheme, GapWarn: cc.GapWarn}
+		if cc.XPub != nil {
+			coin.Derived = &payments.XPub{Key: cc.XPub}
+		}
+		coins = append(coins, coin)
 	}
 	return payments.NewService(pool, payments.Config{Coins: coins, Logger: log})
 }

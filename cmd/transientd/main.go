@@ -66,6 +66,7 @@ commands:
                                  pair BitPay clients with the BitPay-compatible API
   rescan --coin C --from-height H
                                  scan the coin's wallet again from a block height
+  xpub status                    how far each coin's extended public key is used, and its gap
   help                           show this text
 
 Every command takes --help for its own help and --json for machine-readable
@@ -95,6 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return pairingCommand(ctx, args, getenv, stdout, stderr)
 	case "rescan":
 		return rescan(ctx, args, getenv, stdout, stderr)
+	case "xpub":
+		return xpubCommand(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -100,6 +100,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Deferred after pool.Close, so it runs before it.
 	defer c.closeNodes()
 	svc := c.svc
+	if err := checkKeys(ctx, cfg, c, log); err != nil {
+		return err
+	}
 
 	// The parts read their own keys, from the environment and .env alike.
 	partsEnv, err := config.WithEnvFile(getenv, envFile(getenv))
@@ -149,6 +152,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("job queue: %w", err)
 	}
 
+	probes = append(probes, keyProbes(svc)...)
 	m.WatchDatabase(pool, metrics.DatabaseOptions{Coins: svc.Coins(), Logger: log})
 	nodes := make(map[string]health.Node, len(c.nodes))
 	for code, n := range c.nodes {
@@ -208,6 +212,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go func() { batchersDone <- svc.Run(batchCtx) }()
 	partsCtx, stopParts := context.WithCancel(context.WithoutCancel(ctx))
 	var partsDone sync.WaitGroup
+	partsDone.Go(func() { rewatchAtStart(partsCtx, svc, log) })
 	for _, f := range parts {
 		if f.run != nil {
 			partsDone.Go(func() {

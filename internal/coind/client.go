@@ -245,11 +245,18 @@ func (c *Client) call(ctx context.Context, method string, params []any, result a
 
 // send makes one call.
 func (c *Client) send(ctx context.Context, method string, params []any, result any) error {
+	return c.sendFor(ctx, c.timeout, method, params, result)
+}
+
+// sendFor makes one call bounded by timeout instead of the client's call
+// timeout, for the calls whose work grows with their arguments (importing
+// and rescanning).
+func (c *Client) sendFor(ctx context.Context, timeout time.Duration, method string, params []any, result any) error {
 	body, err := c.encodeRequest(method, params)
 	if err != nil {
 		return fmt.Errorf("coind: %s: encode params: %w", method, err)
 	}
-	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	callCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	resp, err := c.roundTrip(ctx, callCtx, method, body)
 	if err != nil {

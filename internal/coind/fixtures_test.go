@@ -220,7 +220,7 @@ func TestGetTransactionDogecoinFixtures(t *testing.T) {
 			if !reflect.DeepEqual(*got, tt.want) {
 				t.Errorf("GetTransaction\n got %+v\nwant %+v", *got, tt.want)
 			}
-			if got, want := paramsJSON(node.last("gettransaction")), `["`+tt.txid+`"]`; got != want {
+			if got, want := paramsJSON(node.last("gettransaction")), `["`+tt.txid+`",true]`; got != want {
 				t.Errorf("params sent %s, want %s", got, want)
 			}
 		})
@@ -319,7 +319,7 @@ func TestNodeInfoAndListSinceBlockDogecoin(t *testing.T) {
 				t.Errorf("ListSinceBlock\n got %+v\nwant %+v", *got, want)
 			}
 			// Dogecoin 1.14 has no include_watchonly/include_removed: exactly 2 params.
-			if got, want := paramsJSON(node.last("listsinceblock")), `["`+tt.hash+`",1]`; got != want {
+			if got, want := paramsJSON(node.last("listsinceblock")), `["`+tt.hash+`",1,true]`; got != want {
 				t.Errorf("params sent %s, want %s", got, want)
 			}
 			info, err := c.NodeInfo(t.Context())
@@ -371,8 +371,8 @@ func TestListSinceBlockAsksForRemovedOnNewerNodes(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if s := string(mustJSON(t, got)); s != `["",1,false,true]` {
-		t.Errorf("params sent %s, want [\"\",1,false,true]", s)
+	if s := string(mustJSON(t, got)); s != `["",1,true,true]` {
+		t.Errorf("params sent %s, want [\"\",1,true,true]", s)
 	}
 	want := coind.SinceBlock{
 		Transactions:     []coind.ListEntry{},

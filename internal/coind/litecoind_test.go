@@ -403,3 +403,40 @@ func BenchmarkGetTransaction(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 }
+
+// BenchmarkImportWatchOnly measures watch-only imports (importmulti without
+// a rescan, in batches of 200) into a litecoind wallet created with
+// disable_private_keys: the rate at which an extended public key's
+// addresses can be made ready. Run:
+//
+//	go test -run '^$' -bench BenchmarkImportWatchOnly -benchtime 5x ./internal/coind/
+func BenchmarkImportWatchOnly(b *testing.B) {
+	n := regtest.StartT(b, regtest.Options{})
+	ctx := context.Background()
+	if err := n.Client("").Call(ctx, "createwallet", []any{"watch", true, true}, nil); err != nil {
+		b.Fatal(err)
+	}
+	var info struct {
+		Descriptor string `json:"descriptor"`
+	}
+	const key = "tpubDDZTsUpkdRpc6gKUKRySNhnzWBNqkfF8iCaaAy7gLTyAxXWfbWmFWV7oKZGKgTsgWrPDcXfgLftTb5Ba1NqeYgNMBk94zeayWqm8DoWv4kG"
+	if err := n.Client("").Call(ctx, "getdescriptorinfo", []any{"wpkh(" + key + "/0/*)"}, &info); err != nil {
+		b.Fatal(err)
+	}
+	const batch = 200
+	batches := make([][]string, b.N)
+	for i := range batches {
+		if err := n.Client("").Call(ctx, "deriveaddresses", []any{info.Descriptor, []int{i * batch, (i+1)*batch - 1}}, &batches[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	watch := n.Client("watch")
+	b.ResetTimer()
+	for i := range b.N {
+		if err := watch.ImportWatchOnly(ctx, batches[i], time.Time{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "addresses/s")
+}

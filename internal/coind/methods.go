@@ -279,7 +279,10 @@ type detailWire struct {
 // know gives an error matching ErrTxNotFound (RPC -5).
 func (c *Client) GetTransaction(ctx context.Context, txid string) (*Transaction, error) {
 	var w txWire
-	if err := c.call(ctx, "gettransaction", []any{txid}, &w); err != nil {
+	// include_watchonly: without it a payment to an address the wallet
+	// only watches answers amount 0 with no details (recorded on Dogecoin
+	// Core 1.14.9). Every node this client knows takes it.
+	if err := c.call(ctx, "gettransaction", []any{txid, true}, &w); err != nil {
 		return nil, asNotFound(err, ErrTxNotFound, CodeInvalidAddressOrKey)
 	}
 	tx := &Transaction{
@@ -366,9 +369,11 @@ func (c *Client) ListSinceBlock(ctx context.Context, blockHash string, targetCon
 		return nil, err
 	}
 	targetConfirmations = max(targetConfirmations, 1)
-	params := []any{blockHash, targetConfirmations}
+	// include_watchonly: without it the node lists no payment to an
+	// address it only watches (recorded on Dogecoin Core 1.14.9).
+	params := []any{blockHash, targetConfirmations, true}
 	if info.hasIncludeRemoved() {
-		params = append(params, false, true) // include_watchonly, include_removed
+		params = append(params, true) // include_removed
 	}
 	var w struct {
 		Transactions []entryWire `json:"transactions"`

@@ -20,6 +20,7 @@ import (
 
 	"github.com/transient-gateway/transient/internal/coind"
 	"github.com/transient-gateway/transient/internal/throttle"
+	"github.com/transient-gateway/transient/internal/xpub"
 )
 
 // Coin is the configuration of one coin.
@@ -36,6 +37,13 @@ type Coin struct {
 	// MaxAmount is the largest amount one payment may ask for, in base
 	// units; 0 means the coin's default (payments.DefaultMaxAmount).
 	MaxAmount int64
+	// XPub is the merchant's account key (<COIN>_XPUB, with
+	// <COIN>_ADDRESS_TYPE applied); nil means the node's wallet makes the
+	// addresses.
+	XPub *xpub.Key
+	// GapWarn is the gap between the highest index handed out and the
+	// highest paid above which transientd warns (<COIN>_GAP_WARN).
+	GapWarn int64
 }
 
 // Config is every setting of transientd.
@@ -103,6 +111,10 @@ type Config struct {
 	LogLevel  string
 }
 
+// defaultXPubPoolSize is ADDRESS_POOL_SIZE when a coin has an extended
+// public key and the key is unset.
+const defaultXPubPoolSize = 100
+
 // Defaults per coin, documented in .env.example and the README.
 var (
 	defaultConfirmations = map[string]int64{"BTC": 3, "LTC": 6, "DOGE": 6}
@@ -160,6 +172,10 @@ func Load(getenv func(string) string, envFile string) (*Config, error) {
 	p.databaseAndLogs(c)
 	c.TolerancePercent, c.ToleranceBP = p.percent("PAYMENT_TOLERANCE_PERCENT")
 	c.Coins = p.coins(true)
+	if p.get("ADDRESS_POOL_SIZE") == "" && slices.ContainsFunc(c.Coins, func(c Coin) bool { return c.XPub != nil }) {
+		// Derived addresses are imported into the node ahead of time.
+		c.AddressPoolSize = defaultXPubPoolSize
+	}
 	if err := errors.Join(p.errs...); err != nil {
 		return nil, err
 	}
@@ -182,6 +198,12 @@ func (c *Config) Validate() error {
 	}
 	if c.NotifyToken != "" && len(c.NotifyToken) < 16 {
 		errs = append(errs, errors.New("config: NOTIFY_TOKEN must be at least 16 characters long"))
+	}
+	for _, coin := range c.Coins {
+		if coin.XPub != nil && c.AddressPoolSize == 0 {
+			errs = append(errs, fmt.Errorf("config: %s_XPUB needs the address pool (addresses are imported into the node "+
+				"before they are handed out): set ADDRESS_POOL_SIZE above 0 or leave it unset for %d", coin.Code, defaultXPubPoolSize))
+		}
 	}
 	if c.AddressPoolLowWater > c.AddressPoolSize {
 		errs = append(errs, fmt.Errorf("config: ADDRESS_POOL_LOW_WATER (%d) must be at most ADDRESS_POOL_SIZE (%d)", c.AddressPoolLowWater, c.AddressPoolSize))
@@ -225,7 +247,13 @@ func (c *Config) String() string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, "%s(%s conf=%d)", coin.Code, redactURL(coin.RPCURL), coin.Confirmations)
+		fmt.Fprintf(&b, "%s(%s conf=%d", coin.Code, redactURL(coin.RPCURL), coin.Confirmations)
+		if coin.XPub != nil {
+			// The key itself would reveal every address and so the shop's
+			// takings: only its kind is logged.
+			fmt.Fprintf(&b, " xpub=%s %s", coin.XPub.Prefix, coin.XPub.Type)
+		}
+		b.WriteByte(')')
 	}
 	fmt.Fprintf(&b, " api_keys=%d notify_token=%s webhook=%s webhook_secret=%s public_url=%s",
 		len(c.APIKeys), secretState(c.NotifyToken), redactURL(c.WebhookURL), secretState(c.WebhookSecret), c.PublicURL)
@@ -496,6 +524,7 @@ func (p *parser) coins(needNode bool) []Coin {
 			}
 			c.MaxAmount = units
 		}
+		p.xpub(&c)
 		c.URIScheme = strings.ToLower(p.get(code + "_URI_SCHEME"))
 		if c.URIScheme == "" {
 			c.URIScheme = defaultURIScheme[code]
@@ -508,6 +537,32 @@ func (p *parser) coins(needNode bool) []Coin {
 		out = append(out, c)
 	}
 	return out
+}
+
+// xpub reads <COIN>_XPUB, <COIN>_ADDRESS_TYPE and <COIN>_GAP_WARN. A key
+// that cannot be used stops the start with the reason; the value itself is
+// never repeated (a private key pasted by mistake stays out of the logs).
+func (p *parser) xpub(c *Coin) {
+	code := c.Code
+	c.GapWarn = int64(p.intRange(code+"_GAP_WARN", 20, 1, 1_000_000))
+	typ := xpub.AddressType(strings.ToLower(p.get(code + "_ADDRESS_TYPE")))
+	v := p.get(code + "_XPUB")
+	if v == "" {
+		if typ != "" {
+			p.fail(code+"_ADDRESS_TYPE", "no value without "+code+"_XPUB (the node's wallet chooses its own address type)")
+		}
+		return
+	}
+	k, err := xpub.Parse(code, v, typ)
+	if err != nil {
+		key := code + "_XPUB"
+		if errors.Is(err, xpub.ErrAddressType) && typ != "" {
+			key = code + "_ADDRESS_TYPE"
+		}
+		p.errs = append(p.errs, fmt.Errorf("config: %s: %w", key, err))
+		return
+	}
+	c.XPub = k
 }
 
 // nodeURL checks the RPC settings of c.

@@ -126,6 +126,14 @@ func TestLoadRefusals(t *testing.T) {
 		{"frame ancestor keyword", map[string]string{"CHECKOUT_FRAME_ANCESTORS": "*"}, `CHECKOUT_FRAME_ANCESTORS="*": want comma-separated origins`},
 		{"bad max amount", map[string]string{"LTC_MAX_AMOUNT": "lots"}, `LTC_MAX_AMOUNT="lots": want an amount in coins greater than 0`},
 		{"zero max amount", map[string]string{"DOGE_MAX_AMOUNT": "0"}, `DOGE_MAX_AMOUNT="0": want an amount in coins greater than 0`},
+		{"xprv", map[string]string{"DOGE_XPUB": testXPrv}, "DOGE_XPUB: an extended private key"},
+		{"xpub for another coin", map[string]string{"DOGE_XPUB": testLtub}, "DOGE_XPUB: a key for another coin: a Ltub key is for LTC, not DOGE"},
+		{"malformed xpub", map[string]string{"LTC_XPUB": "xpub-of-my-shop"}, "LTC_XPUB: not a valid extended public key"},
+		{"segwit on dogecoin", map[string]string{"DOGE_XPUB": testTpub, "DOGE_ADDRESS_TYPE": "p2wpkh"}, "DOGE_ADDRESS_TYPE: an address type the coin does not have: Dogecoin has no SegWit"},
+		{"unknown address type", map[string]string{"LTC_XPUB": testTpub, "LTC_ADDRESS_TYPE": "taproot"}, `LTC_ADDRESS_TYPE: an address type the coin does not have: "taproot"`},
+		{"address type without key", map[string]string{"LTC_ADDRESS_TYPE": "p2wpkh"}, "LTC_ADDRESS_TYPE: want no value without LTC_XPUB"},
+		{"xpub without pool", map[string]string{"LTC_XPUB": testTpub, "ADDRESS_POOL_SIZE": "0"}, "LTC_XPUB needs the address pool"},
+		{"bad gap warn", map[string]string{"LTC_GAP_WARN": "0"}, `LTC_GAP_WARN="0": want a whole number from 1`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,7 +145,7 @@ func TestLoadRefusals(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}
-			for _, secret := range []string{"dbsecret", "rpcsecret", "key-aaaa"} {
+			for _, secret := range []string{"dbsecret", "rpcsecret", "key-aaaa", testXPrv[:20], testLtub[:20], testTpub[:20]} {
 				if strings.Contains(err.Error(), secret) {
 					t.Errorf("error reveals a secret: %v", err)
 				}
@@ -286,5 +294,39 @@ func TestEnvExampleListsEveryKey(t *testing.T) {
 		if !strings.Contains(string(example), "\n"+generic+"=") {
 			t.Errorf(".env.example does not document %s", generic)
 		}
+	}
+}
+
+// Keys for the xpub settings: BIP32 test vector 1's master private key, a
+// published Litecoin account key and the regtest key of the Dogecoin
+// fixtures.
+const (
+	testXPrv = "xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi"
+	testLtub = "Ltub2ZB5hCtgn7gqVPzt93yqG19A2VGPR8QubaJh1dagpMoJWFBmH2LX4uwRm5ihBQGKHiJLKaKMgfARozBUaBbSeR5A8VxkU5vCZcsFu9G3HHk"
+	testTpub = "tpubDDZTsUpkdRpc6gKUKRySNhnzWBNqkfF8iCaaAy7gLTyAxXWfbWmFWV7oKZGKgTsgWrPDcXfgLftTb5Ba1NqeYgNMBk94zeayWqm8DoWv4kG"
+)
+
+func TestXPubSettings(t *testing.T) {
+	kv := minimal()
+	kv["LTC_XPUB"] = testTpub
+	kv["LTC_ADDRESS_TYPE"] = "P2WPKH"
+	c, err := Load(env(kv), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ltc, _ := c.Coin("LTC")
+	doge, _ := c.Coin("DOGE")
+	if ltc.XPub == nil || ltc.XPub.Type != "p2wpkh" || ltc.GapWarn != 20 || doge.XPub != nil {
+		t.Fatalf("LTC key %+v gap %d, DOGE key %+v", ltc.XPub, ltc.GapWarn, doge.XPub)
+	}
+	if c.AddressPoolSize != 100 {
+		t.Fatalf("ADDRESS_POOL_SIZE %d with a key and the setting unset, want 100", c.AddressPoolSize)
+	}
+	if s := c.String(); strings.Contains(s, testTpub[:20]) || !strings.Contains(s, "xpub=tpub p2wpkh") {
+		t.Fatalf("String() = %s: want the key's kind, never the key", s)
+	}
+	kv["ADDRESS_POOL_SIZE"] = "7"
+	if c, err = Load(env(kv), ""); err != nil || c.AddressPoolSize != 7 {
+		t.Fatalf("pool size %v %v, want 7", c, err)
 	}
 }

@@ -60,6 +60,7 @@ type Metrics struct {
 	amqpConnected   prometheus.Gauge
 	amqpOnce        sync.Once
 	poolReady       *prometheus.GaugeVec
+	xpubGap         *prometheus.GaugeVec
 }
 
 // New returns Metrics with the Go runtime and process collectors registered
@@ -127,13 +128,18 @@ func New() *Metrics {
 			Help: "Fresh addresses ready in the address pool, by coin, as last counted (every 250 ms while ADDRESS_POOL_SIZE > 0). " +
 				"Shared by every process on the database: use max().",
 		}, []string{"coin"}),
+		xpubGap: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "xpub_gap",
+			Help: "Highest index of the extended public key handed out to a payment minus the highest index paid, by coin " +
+				"(read every 30 s). The merchant's wallet finds payments past its gap limit only if the limit is at least this.",
+		}, []string{"coin"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.hintsReceived, m.hintsProcessed, m.jobs, m.jobDuration,
 		m.nodeDuration, m.nodeErrors, m.webhookAttempts, m.webhookDuration, m.amqpMessages, m.amqpCommands,
-		m.poolReady,
+		m.poolReady, m.xpubGap,
 	)
 	return m
 }
@@ -196,6 +202,14 @@ func (m *Metrics) AddressPoolReady(coin string, ready int) {
 		return
 	}
 	m.poolReady.WithLabelValues(coin).Set(float64(ready))
+}
+
+// XPubGap sets the gap of coin's extended public key; it is nil-safe.
+func (m *Metrics) XPubGap(coin string, gap int64) {
+	if m == nil {
+		return
+	}
+	m.xpubGap.WithLabelValues(coin).Set(float64(gap))
 }
 
 // NodeObserver returns the function to set as coind.Config.Observe for the

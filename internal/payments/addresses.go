@@ -55,6 +55,11 @@ type PoolConfig struct {
 	// Observe, when set, is told the number of ready addresses of a coin
 	// after every count (the transient_address_pool_ready gauge).
 	Observe func(coin string, ready int)
+	// GapCheck is how often the gap of each extended public key is read;
+	// default 30 s. ObserveGap, when set, is told each gap (the
+	// transient_xpub_gap gauge).
+	GapCheck   time.Duration
+	ObserveGap func(coin string, gap int64)
 }
 
 func (c PoolConfig) withDefaults() PoolConfig {
@@ -67,6 +72,9 @@ func (c PoolConfig) withDefaults() PoolConfig {
 	if c.Check <= 0 {
 		c.Check = 250 * time.Millisecond
 	}
+	if c.GapCheck <= 0 {
+		c.GapCheck = 30 * time.Second
+	}
 	return c
 }
 
@@ -76,7 +84,9 @@ func (c PoolConfig) withDefaults() PoolConfig {
 const emptyPoolTimeout = 1500 * time.Millisecond
 
 // poolOn reports whether payments of c take their address from the pool.
-func (s *Service) poolOn(c Coin) bool { return s.addrs.Size > 0 && c.Addresses != nil }
+func (s *Service) poolOn(c Coin) bool {
+	return s.addrs.Size > 0 && (c.Addresses != nil || c.Derived != nil)
+}
 
 // takeFromPoolSQL inserts a payment with the oldest ready address of its
 // coin, deleting that address from the pool in the same statement. SKIP
@@ -86,7 +96,7 @@ func (s *Service) poolOn(c Coin) bool { return s.addrs.Size > 0 && c.Addresses !
 const takeFromPoolSQL = `
 	WITH taken AS (
 		DELETE FROM address_pool WHERE id = (
-			SELECT id FROM address_pool WHERE coin = $2 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+			SELECT id FROM address_pool WHERE coin = $2 AND ready ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING address)
 	INSERT INTO payments (id, coin, amount, address, label, status, confirmations_required,
 		tolerance_bp, expires_at, order_id, metadata, created_at, updated_at, callback_url, redirect_url,
@@ -198,7 +208,7 @@ func (s *Service) PoolReady(ctx context.Context) (map[string]int, error) {
 	for _, code := range s.codes {
 		out[code] = 0
 	}
-	rows, err := s.pool.Query(ctx, `SELECT coin, count(*) FROM address_pool GROUP BY coin`)
+	rows, err := s.pool.Query(ctx, `SELECT coin, count(*) FROM address_pool WHERE ready GROUP BY coin`)
 	if err != nil {
 		return nil, fmt.Errorf("payments: count the address pool: %w", err)
 	}
@@ -280,7 +290,17 @@ func (s *Service) refill(ctx context.Context, c Coin) error {
 		}
 		n := int(batch.Load())
 		began := time.Now()
-		addrs, srcErr := c.Addresses.NewAddresses(ctx, min(n, s.addrs.Size-ready))
+		var (
+			added  int
+			addrs  []string
+			srcErr error
+		)
+		if c.Derived != nil {
+			added, srcErr = s.refillDerived(ctx, conn, c, min(n, s.addrs.Size-ready))
+		} else {
+			addrs, srcErr = c.Addresses.NewAddresses(ctx, min(n, s.addrs.Size-ready))
+			added = len(addrs)
+		}
 		took := time.Since(began)
 		if srcErr != nil {
 			batch.Store(int32(max(n/2, 1)))
@@ -302,7 +322,7 @@ func (s *Service) refill(ctx context.Context, c Coin) error {
 		if srcErr != nil {
 			return srcErr
 		}
-		if len(addrs) == 0 {
+		if added == 0 {
 			return errors.New("the address source made no address")
 		}
 		// The node's wallet makes addresses under the lock that detection's
@@ -322,7 +342,7 @@ func (s *Service) countPool(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, coin string) (int, error) {
 	var n int
-	if err := q.QueryRow(ctx, `SELECT count(*) FROM address_pool WHERE coin = $1`, coin).Scan(&n); err != nil {
+	if err := q.QueryRow(ctx, `SELECT count(*) FROM address_pool WHERE coin = $1 AND ready`, coin).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count the address pool: %w", err)
 	}
 	if s.addrs.Observe != nil {

@@ -182,6 +182,7 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Go(func() { s.hintBatch.run(ctx, batchFlushers) })
 	wg.Go(func() { s.txBatch.run(ctx, batchFlushers) })
 	wg.Go(func() { s.runPool(ctx) })
+	wg.Go(func() { s.runGaps(ctx) })
 	wg.Wait()
 	return nil
 }

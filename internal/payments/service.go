@@ -56,6 +56,13 @@ type Coin struct {
 	// Addresses fills the coin's address pool (Config.AddressPool); nil
 	// means payments of this coin always ask Node for their address.
 	Addresses AddressSource
+	// Derived, when set, fills the pool instead of Addresses, with
+	// addresses derived from the merchant's extended public key; an empty
+	// pool then fails creation (ErrNoAddress) instead of asking Node.
+	Derived DerivedSource
+	// GapWarn is the gap (see Gap) above which the pool loop logs a
+	// warning; default 20.
+	GapWarn int64
 }
 
 // DefaultMaxAmount is the largest amount a payment in the coin may ask for
@@ -127,6 +134,9 @@ type Service struct {
 	addrs     PoolConfig
 	poolWake  chan struct{}
 	poolBatch map[string]*atomic.Int32 // per coin: the next refill batch size
+	// rewatching is set per coin while a Rewatch started by CheckWatched
+	// runs.
+	rewatching map[string]*atomic.Bool
 }
 
 // NewService returns a Service storing payments through pool.
@@ -155,12 +165,14 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 		s.cfg.NodeTimeout = 5 * time.Second
 	}
 	s.poolBatch = make(map[string]*atomic.Int32, len(cfg.Coins))
+	s.rewatching = make(map[string]*atomic.Bool, len(cfg.Coins))
 	for _, c := range cfg.Coins {
 		if c.MaxAmount <= 0 || c.MaxAmount > MaxAmount {
 			c.MaxAmount = DefaultMaxAmount(c.Code)
 		}
 		s.coins[c.Code] = c
 		s.codes = append(s.codes, c.Code)
+		s.rewatching[c.Code] = new(atomic.Bool)
 		s.poolBatch[c.Code] = new(atomic.Int32)
 		s.poolBatch[c.Code].Store(int32(max(s.addrs.Batch/4, 1)))
 	}
@@ -190,6 +202,15 @@ func (s *Service) Wallet(code string) (string, bool) {
 
 // Coins returns the configured coin codes, sorted.
 func (s *Service) Coins() []string { return slices.Clone(s.codes) }
+
+// CoinList returns the configured coins, by code.
+func (s *Service) CoinList() []Coin {
+	out := make([]Coin, len(s.codes))
+	for i, code := range s.codes {
+		out[i] = s.coins[code]
+	}
+	return out
+}
 
 // Limits on what a shop may send with a payment.
 const (
@@ -236,6 +257,9 @@ type CreateRequest struct {
 // *Error (wrapping ErrInvalid) before anything else; a node that fails or
 // does not answer within the node timeout (1.5 s when the pool is on but
 // empty) gives an error wrapping ErrCoinUnavailable, and nothing is stored.
+// A coin whose addresses are derived from an extended public key (Derived)
+// never asks its node: with no ready address it fails at once with an
+// *UnavailableError wrapping ErrNoAddress.
 func (s *Service) Create(ctx context.Context, req CreateRequest) (*Payment, error) {
 	now := s.now().UTC().Truncate(time.Microsecond)
 	p, coin, err := s.validate(req, now)
@@ -252,6 +276,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Payment, erro
 			return s.created(ctx, p), nil
 		}
 		s.wakePool()
+		if coin.Derived != nil {
+			return nil, &UnavailableError{Coin: coin.Code, Err: ErrNoAddress}
+		}
 		s.log.WarnContext(ctx, "address pool empty: asking the node", "coin", coin.Code)
 		timeout = min(timeout, emptyPoolTimeout)
 	}

@@ -60,7 +60,7 @@ func TestDogecoinStaleCursorScansFromTheForkPoint(t *testing.T) {
 		t.Fatalf("payment after catch-up from a stale cursor: %s %s, calls %q", p.Status, p.Received, node.callLog())
 	}
 	for _, c := range node.callLog() {
-		if strings.HasPrefix(c, "listsinceblock") && c != "listsinceblock "+dogeTipBeforePayment+" 6" {
+		if strings.HasPrefix(c, "listsinceblock") && c != "listsinceblock "+dogeTipBeforePayment+" 6 true" {
 			t.Errorf("listsinceblock called as %q, want from the fork point %s", c, dogeTipBeforePayment)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxBodyBytes bounds every request body.
@@ -27,22 +28,48 @@ const InternalErrorBody = `{"success":false,"error":{"code":"internal_error","me
 
 // Decode reads one JSON object from r into dst: fields known and of the
 // right type, nothing after the object, at most MaxBodyBytes (when r is an
-// http.MaxBytesReader, or the caller checked). Every failure is an *Error
+// http.MaxBytesReader, or the caller checked). The body must be UTF-8, as
+// JSON is: encoding/json would otherwise store each invalid byte as U+FFFD,
+// so that what is kept is not what was sent. Every failure is an *Error
 // with a message naming the problem.
 func Decode(r io.Reader, dst any) error {
-	dec := json.NewDecoder(r)
+	body, err := io.ReadAll(r)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return tooLarge()
+		}
+		return BadRequest("malformed_json", "", "the body could not be read: "+err.Error())
+	}
+	if !utf8.Valid(body) {
+		return notUTF8(body)
+	}
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] != '{' {
+		return BadRequest("malformed_json", "", "the body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return decodeError(err)
-		}
 		return BadRequest("malformed_json", "", "the body must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// notUTF8 is the refusal of a body that is not UTF-8, naming the member
+// whose value holds the invalid bytes when there is one.
+func notUTF8(body []byte) *Error {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(body, &members) == nil {
+		for name, value := range members {
+			if utf8.ValidString(name) && !utf8.Valid(value) {
+				return BadRequest("invalid_field", name, name+" must be valid UTF-8")
+			}
+		}
+	}
+	return BadRequest("malformed_json", "", "the body must be UTF-8 text")
 }
 
 // DecodeBytes is Decode for a whole body: a body over MaxBodyBytes is

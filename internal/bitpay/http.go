@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -176,7 +177,7 @@ func writeData(w http.ResponseWriter, v any) {
 }
 
 // readBody reads the whole body (at most maxBodyBytes): the bytes a
-// signature covers.
+// signature covers. A body that is not UTF-8 is refused.
 func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
 	if err != nil {
@@ -185,6 +186,11 @@ func readBody(r *http.Request) ([]byte, error) {
 			return nil, err
 		}
 		return nil, fail(http.StatusBadRequest, "the body could not be read")
+	}
+	// JSON is UTF-8; encoding/json would store each invalid byte as U+FFFD,
+	// keeping text other than what was sent.
+	if !utf8.Valid(body) {
+		return nil, fail(http.StatusBadRequest, "the body must be UTF-8 text")
 	}
 	return body, nil
 }

@@ -29,7 +29,7 @@ var createSeeds = []string{
 	`{"currency":"LTC","amount":"0.01","expires_at":"2030-01-02T15:04:05Z"}`,
 	`{"currency":"LTC","amount":21000001}`, `{"currency":"LTC","amount":92233720368.54775808}`, `{"currency":"LTC","amount":1e308}`,
 	`{"currency":"LTC","amount":-1}`, `{"currency":"LTC","amount":"NaN"}`, `{"currency":"LTC","amount":NaN}`,
-	`{"currency":"LTC","amount":"0.01","order_id":"a\u0000b"}`, `{"currency":"LTC","amount":"0.01","metadata":{"a":"\ud800"}}`,
+	`{"currency":"LTC","amount":"0.01","order_id":"a\u0000b"}`, `{"currency":"LTC","amount":"0.01","account":"\ud800"}`, `{"currency":"LTC","amount":"0.01","metadata":{"a":"\ud800"}}`,
 	"{\"currency\":\"LTC\",\"amount\":\"0.01\",\"account\":\"\xff\"}", `{"currency":"LTC","amount":"0.01","metadata":{"a":1e400}}`,
 	`{"currency":"LTC","amount":"0.01","metadata":[]}`, `{"currency":"LTC","amount":"0.01","metadata":"x"}`,
 	`{"currency":"LTC","amount":"0.01","expires_in":9223372036854775808}`, `{"currency":"LTC","amount":"0.01","expires_in":-1}`,
@@ -66,8 +66,8 @@ func FuzzCreatePayment(f *testing.F) {
 			}
 			return
 		}
-		if !utf8.Valid(body) {
-			t.Fatalf("%q is not UTF-8 but was accepted: its text is not stored as sent", body)
+		if !utf8.Valid(body) || payments.LoneSurrogate(body) {
+			t.Fatalf("%q is not UTF-8 or holds a lone surrogate, but was accepted: its text is not stored as sent", body)
 		}
 		got, err := svc.Get(context.Background(), p.ID)
 		if err != nil {

@@ -176,7 +176,7 @@ func FuzzInvoiceFields(f *testing.F) {
 // in BitPay's error shape. Never a 5xx, and a refused body stores nothing.
 func FuzzCreateInvoice(f *testing.F) {
 	for _, s := range []string{
-		`"price":"0.1","currency":"LTC"`, "\"price\":\"0.1\",\"currency\":\"LTC\",\"itemDesc\":\"\xff\"", `"price":12.5,"currency":"USD","orderId":123,"posData":{"a":[1]}`,
+		`"price":"0.1","currency":"LTC"`, `"price":"0.1","currency":"LTC","orderId":"\ud800"`, "\"price\":\"0.1\",\"currency\":\"LTC\",\"itemDesc\":\"\xff\"", `"price":12.5,"currency":"USD","orderId":123,"posData":{"a":[1]}`,
 		`"price":"0.1","currency":"LTC","orderId":"a\u0000b"`, `"price":1e308,"currency":"LTC"`,
 		`"price":"84000001","currency":"LTC"`, `"price":-1,"currency":"LTC"`, `"price":"NaN","currency":"LTC"`,
 		`"price":1,"currency":"LTC","expirationTime":9223372036854775807`, `"price":1,"currency":"LTC","expirationTime":"1e3"`,
@@ -204,7 +204,7 @@ func FuzzCreateInvoice(f *testing.F) {
 		status, body := s.call("POST", "/invoices", `{"token":"`+s.tok+`",`+fields+`}`, "")
 		switch {
 		case status == http.StatusOK:
-			if !utf8.Valid([]byte(fields)) {
+			if !utf8.Valid([]byte(fields)) || payments.LoneSurrogate([]byte(fields)) {
 				t.Fatalf("%q is not UTF-8 but was accepted: its text is not stored as sent", fields)
 			}
 			var out struct {

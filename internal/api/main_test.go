@@ -2,32 +2,22 @@ package api
 
 import (
 	"os"
-	"sync"
 	"testing"
 
 	"github.com/transient-gateway/transient/internal/pgtest"
 	"github.com/transient-gateway/transient/internal/regtest"
 )
 
-// The litecoind every test of this package that needs a node shares; each
-// test makes its own database and its own payments, so they stay
-// independent. It starts on first use: the fuzz targets, whose processes
-// run many times, need none.
-var (
-	nodeOnce sync.Once
-	shared   *regtest.Node
-	stopNode func()
-	nodeErr  error
-)
+// sharedNode is the litecoind every test of this package that needs a
+// node shares; each test makes its own database and its own payments, so
+// they stay independent. It starts on first use: the fuzz targets, whose
+// processes run many times, need none.
+var sharedNode regtest.Lazy
 
 // testNode returns the shared node, starting it on first use.
 func testNode(tb testing.TB) *regtest.Node {
 	tb.Helper()
-	nodeOnce.Do(func() { shared, stopNode, nodeErr = regtest.StartShared() })
-	if nodeErr != nil {
-		tb.Fatalf("regtest node: %v", nodeErr)
-	}
-	return shared
+	return sharedNode.Get(tb)
 }
 
 func TestMain(m *testing.M) {
@@ -35,10 +25,6 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	defer func() {
-		if stopNode != nil {
-			stopNode()
-		}
-	}()
+	defer sharedNode.Stop()
 	return pgtest.Run(m)
 }

@@ -3,6 +3,7 @@ package payments
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"math/big"
 	"strings"
 	"testing"
@@ -78,8 +79,11 @@ func FuzzParseAmountJSON(f *testing.F) {
 		var v any
 		dec := json.NewDecoder(strings.NewReader(raw))
 		dec.UseNumber()
-		if dec.Decode(&v) != nil || dec.More() {
+		if dec.Decode(&v) != nil {
 			return
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return // more after the value: not one JSON value
 		}
 		var want Amount
 		var wantErr error

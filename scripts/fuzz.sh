@@ -55,13 +55,13 @@ for entry in "${targets[@]}"; do
 	status=${PIPESTATUS[0]}
 	set -e
 	took=$(($(date +%s) - start))
-	execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-	fuzzed=$(grep -o '^fuzz: elapsed: [0-9hms.]*' "$log" | tail -1 | cut -d' ' -f3)
+	execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
+	fuzzed=$(grep -o '^fuzz: elapsed: [0-9hms.]*' "$log" | tail -1 | cut -d' ' -f3 || true)
 	if [ "$status" = 0 ]; then
 		result=ok
 	else
 		failed=$((failed + 1))
-		input=$(grep -o 'testdata/fuzz/[^ ]*' "$log" | head -1)
+		input=$(grep -o 'testdata/fuzz/[^ ]*' "$log" | head -1 || true)
 		result="FAILED${input:+: ./$dir/$input}"
 	fi
 	results+=("$(printf '%-24s %-22s %8s %6ss %10s  %s' "$name" "$dir" "${fuzzed:-?}" "$took" "${execs:-?}" "$result")")

@@ -5,6 +5,7 @@
 #   make mine [BLOCKS=1]             mine blocks on the dev chain
 #   make test                        what CI runs: gofmt, go vet, go test -race
 #   make bench                       the benchmark: writes docs/benchmarks.md
+#   make fuzz [FUZZTIME=30s]         run every fuzz target for a while
 
 SHELL := /bin/bash
 # Go from PATH, else the usual install location.
@@ -13,7 +14,7 @@ GOFMT ?= $(dir $(GO))gofmt
 BLOCKS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench build pay mine fmt vet deps clean
+.PHONY: help run test fuzz bench build pay mine fmt vet deps clean
 
 help: ## list the targets
 	@echo 'usage: make TARGET'
@@ -25,6 +26,9 @@ run: deps build ## run the local stack (PostgreSQL, litecoind regtest, transient
 
 test: ## install what is missing, then gofmt -l, go vet and go test -race on every package (what CI runs)
 	@scripts/test.sh
+
+fuzz: ## run every fuzz target FUZZTIME each (default 30s; FUZZ=regexp picks targets) and report time, inputs tried and failures
+	@FUZZTIME='$(FUZZTIME)' FUZZ='$(FUZZ)' scripts/fuzz.sh
 
 bench: deps build ## measure the local stack beside the limits of its parts (several minutes); writes docs/benchmarks.md
 	@./bin/transient-dev bench

@@ -25,14 +25,14 @@ import (
 // paid (PENDING), then two blocks (PAID).
 func (w *world) payAndConfirm(p *payments.Payment) {
 	w.t.Helper()
-	txid, err := node.Send(w.ctx, regtest.MinerWallet, p.Address, int64(p.Amount), false)
+	txid, err := sharedNode.Get(w.t).Send(w.ctx, regtest.MinerWallet, p.Address, int64(p.Amount), false)
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	if err := w.svc.ProcessTx(w.ctx, "LTC", txid); err != nil {
 		w.t.Fatal(err)
 	}
-	if _, err := node.Mine(w.ctx, 2); err != nil {
+	if _, err := sharedNode.Get(w.t).Mine(w.ctx, 2); err != nil {
 		w.t.Fatal(err)
 	}
 	if err := w.svc.ProcessTx(w.ctx, "LTC", txid); err != nil {

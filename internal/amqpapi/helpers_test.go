@@ -27,23 +27,15 @@ import (
 	"github.com/transient-gateway/transient/internal/webhook"
 )
 
-// node is the litecoind every test of this package shares; each test makes
-// its own database, exchange and queues.
-var node *regtest.Node
+// sharedNode is the litecoind every test of this package that needs a
+// node shares (each test makes its own database, exchange and queues),
+// started on first use: the fuzz target needs none.
+var sharedNode regtest.Lazy
 
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	var (
-		stop func()
-		err  error
-	)
-	node, stop, err = regtest.StartShared()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
+	defer sharedNode.Stop()
 	return pgtest.Run(m)
 }
 
@@ -181,7 +173,7 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 	w.outbox = webhook.NewOutbox(w.pool, jobs, webhook.Config{Logger: log})
 	webhook.AddWorkers(workers, w.outbox)
 	w.svc = payments.NewService(w.pool, payments.Config{
-		Coins: []payments.Coin{{Code: "LTC", Node: node.Client(regtest.MerchantWallet), Confirmations: 2,
+		Coins: []payments.Coin{{Code: "LTC", Node: sharedNode.Get(t).Client(regtest.MerchantWallet), Confirmations: 2,
 			URIScheme: "litecoin", Wallet: regtest.MerchantWallet}},
 		NodeTimeout: 5 * time.Second,
 		Jobs:        jobs,

@@ -36,7 +36,7 @@ const (
 
 // testAPI is a real API server on a fresh database and the shared node.
 type testAPI struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *httptest.Server
 	pool *pgxpool.Pool
 	svc  *payments.Service
@@ -46,13 +46,21 @@ type apiOption func(*payments.Config, *Config)
 
 func newAPI(t *testing.T, opts ...apiOption) *testAPI {
 	t.Helper()
+	n := testNode(t)
+	return newAPIOn(t, n.Client(regtest.MerchantWallet), n.Client(regtest.MerchantWallet), opts...)
+}
+
+// newAPIOn is newAPI with coin LTC on coinNode, and readiness asking
+// healthNode (none when nil).
+func newAPIOn(t testing.TB, coinNode payments.Node, healthNode health.Node, opts ...apiOption) *testAPI {
+	t.Helper()
 	pool := pgtest.NewPool(t)
 	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pcfg := payments.Config{
-		Coins: []payments.Coin{{Code: "LTC", Node: node.Client(regtest.MerchantWallet), Confirmations: 6,
+		Coins: []payments.Coin{{Code: "LTC", Node: coinNode, Confirmations: 6,
 			URIScheme: "litecoin", Wallet: regtest.MerchantWallet}},
 		NodeTimeout: 2 * time.Second,
 		Jobs:        jobs,
@@ -60,8 +68,10 @@ func newAPI(t *testing.T, opts ...apiOption) *testAPI {
 	// Deliveries are queued but never worked: no River workers run here.
 	pcfg.Outbox = webhook.NewOutbox(pool, jobs, webhook.Config{URL: "http://127.0.0.1:9/hook"})
 	acfg := Config{Keys: NewStaticKeys([]string{testKey}), NotifyToken: testNotify, Webhooks: pcfg.Outbox.(*webhook.Outbox),
-		Ready:   health.NewChecker(health.Config{Pool: pool, Nodes: map[string]health.Node{"LTC": node.Client(regtest.MerchantWallet)}, Cache: -1}),
 		Metrics: metrics.New(), ServeMetrics: true}
+	if healthNode != nil {
+		acfg.Ready = health.NewChecker(health.Config{Pool: pool, Nodes: map[string]health.Node{"LTC": healthNode}, Cache: -1})
+	}
 	for _, o := range opts {
 		o(&pcfg, &acfg)
 	}
@@ -79,7 +89,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -89,7 +99,7 @@ func (r response) json(t *testing.T) map[string]any {
 }
 
 // errorCode returns error.code of an error answer, checking its shape.
-func (r response) errorCode(t *testing.T) (code, message string) {
+func (r response) errorCode(t testing.TB) (code, message string) {
 	t.Helper()
 	m := r.json(t)
 	if m["success"] != false {
@@ -202,7 +212,7 @@ func TestCreatePayment(t *testing.T) {
 		IsMine bool     `json:"ismine"`
 		Labels []string `json:"labels"`
 	}
-	if err := node.Client(regtest.MerchantWallet).Call(context.Background(), "getaddressinfo", []any{addr}, &info); err != nil {
+	if err := testNode(t).Client(regtest.MerchantWallet).Call(context.Background(), "getaddressinfo", []any{addr}, &info); err != nil {
 		t.Fatal(err)
 	}
 	if !info.IsMine || len(info.Labels) != 1 || info.Labels[0] != "order-42" {
@@ -477,7 +487,7 @@ func TestDatabaseDownGives503(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	svc := payments.NewService(pool, payments.Config{
-		Coins: []payments.Coin{{Code: "LTC", Node: node.Client(regtest.MerchantWallet), Confirmations: 6, URIScheme: "litecoin"}},
+		Coins: []payments.Coin{{Code: "LTC", Node: testNode(t).Client(regtest.MerchantWallet), Confirmations: 6, URIScheme: "litecoin"}},
 	})
 	srv := httptest.NewServer(New(Config{Payments: svc, Keys: NewStaticKeys([]string{testKey})}))
 	t.Cleanup(srv.Close)
@@ -584,7 +594,7 @@ func TestEventsAndRedelivery(t *testing.T) {
 		t.Errorf("the public payment object shows the shop's callback_url")
 	}
 	ctx := context.Background()
-	txid, err := node.Send(ctx, regtest.MinerWallet, p["payment_address"].(string), 30_000_000, false)
+	txid, err := testNode(t).Send(ctx, regtest.MinerWallet, p["payment_address"].(string), 30_000_000, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 func addressCount(t *testing.T, wallet string) int {
 	t.Helper()
 	var list []any
-	if err := node.Client(wallet).Call(context.Background(), "listreceivedbyaddress", []any{0, true}, &list); err != nil {
+	if err := testNode(t).Client(wallet).Call(context.Background(), "listreceivedbyaddress", []any{0, true}, &list); err != nil {
 		t.Fatal(err)
 	}
 	return len(list)
@@ -33,11 +33,11 @@ func addressCount(t *testing.T, wallet string) int {
 func TestHostileTextIsRefused(t *testing.T) {
 	// A wallet of its own, so that no other payment moves its count.
 	wallet := "hostile-" + uuid.NewString()[:8]
-	if err := node.CreateWallet(context.Background(), wallet); err != nil {
+	if err := testNode(t).CreateWallet(context.Background(), wallet); err != nil {
 		t.Fatal(err)
 	}
 	a := newAPI(t, func(pc *payments.Config, _ *Config) {
-		pc.Coins[0].Node, pc.Coins[0].Wallet = node.Client(wallet), wallet
+		pc.Coins[0].Node, pc.Coins[0].Wallet = testNode(t).Client(wallet), wallet
 	})
 	before := addressCount(t, wallet)
 	creates := []struct {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -9,24 +8,23 @@ import (
 	"github.com/transient-gateway/transient/internal/regtest"
 )
 
-// node is the litecoind every test of this package shares; each test makes
-// its own database and its own payments, so they stay independent.
-var node *regtest.Node
+// sharedNode is the litecoind every test of this package that needs a
+// node shares; each test makes its own database and its own payments, so
+// they stay independent. It starts on first use: the fuzz targets, whose
+// processes run many times, need none.
+var sharedNode regtest.Lazy
+
+// testNode returns the shared node, starting it on first use.
+func testNode(tb testing.TB) *regtest.Node {
+	tb.Helper()
+	return sharedNode.Get(tb)
+}
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
 }
 
 func runTests(m *testing.M) int {
-	var (
-		stop func()
-		err  error
-	)
-	node, stop, err = regtest.StartShared()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
+	defer sharedNode.Stop()
 	return pgtest.Run(m)
 }

@@ -3,8 +3,11 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/transient-gateway/transient/internal/payments"
 )
 
 // notifyRequest is the body the hook binaries send to /notify/tx and
@@ -48,6 +51,10 @@ func (s *Server) requireNotifyToken(next http.Handler) http.Handler {
 	})
 }
 
+// maxWalletLen bounds the wallet name of a hint: walletnotify's %w is a
+// wallet name, far shorter.
+const maxWalletLen = 1024
+
 // decodeHint reads and validates a hint.
 func (s *Server) decodeHint(r *http.Request, what string) (notifyRequest, error) {
 	var req notifyRequest
@@ -61,6 +68,10 @@ func (s *Server) decodeHint(r *http.Request, what string) (notifyRequest, error)
 	}
 	if !isHash(req.Hash) {
 		return req, badRequest("invalid_hash", "hash", "hash must be the "+what+" as 64 hexadecimal characters")
+	}
+	if len(req.Wallet) > maxWalletLen || !payments.ValidText(req.Wallet) {
+		return req, badRequest("invalid_field", "wallet", fmt.Sprintf("wallet must be the node wallet's name: "+
+			"valid UTF-8 of at most %d bytes, without NUL characters", maxWalletLen))
 	}
 	return req, nil
 }

@@ -99,7 +99,11 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) error {
 		switch key {
 		case "status", "currency", "order_id", "created_after", "created_before", "limit", "cursor":
 		default:
-			return badRequest("unknown_parameter", key, "unknown query parameter "+strconv.Quote(key)+
+			field := key
+			if !payments.ValidText(key) {
+				field = "" // it cannot be named in JSON as sent; the message quotes it
+			}
+			return badRequest("unknown_parameter", field, "unknown query parameter "+strconv.Quote(key)+
 				"; use status, currency, order_id, created_after, created_before, limit or cursor")
 		}
 	}

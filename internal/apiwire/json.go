@@ -8,6 +8,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/transient-gateway/transient/internal/payments"
 )
 
 // MaxBodyBytes bounds every request body.
@@ -27,22 +30,53 @@ const InternalErrorBody = `{"success":false,"error":{"code":"internal_error","me
 
 // Decode reads one JSON object from r into dst: fields known and of the
 // right type, nothing after the object, at most MaxBodyBytes (when r is an
-// http.MaxBytesReader, or the caller checked). Every failure is an *Error
+// http.MaxBytesReader, or the caller checked). The body must be UTF-8, as
+// JSON is, without unpaired surrogate escapes: encoding/json would
+// otherwise turn each invalid byte or lone surrogate into U+FFFD, so that
+// what is kept is not what was sent. Every failure is an *Error
 // with a message naming the problem.
 func Decode(r io.Reader, dst any) error {
-	dec := json.NewDecoder(r)
+	body, err := io.ReadAll(r)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return tooLarge()
+		}
+		return BadRequest("malformed_json", "", "the body could not be read: "+err.Error())
+	}
+	if !utf8.Valid(body) {
+		return unstorable(body, func(b []byte) bool { return !utf8.Valid(b) }, "must be valid UTF-8")
+	}
+	if payments.LoneSurrogate(body) {
+		return unstorable(body, payments.LoneSurrogate, `must not hold an unpaired surrogate escape such as "\ud800"`)
+	}
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] != '{' {
+		return BadRequest("malformed_json", "", "the body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return decodeError(err)
-		}
 		return BadRequest("malformed_json", "", "the body must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// unstorable refuses a body holding text that would not be kept as sent
+// (bad reports it), naming the member whose value holds it when there is
+// one.
+func unstorable(body []byte, bad func([]byte) bool, what string) *Error {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(body, &members) == nil {
+		for name, value := range members {
+			if !bad([]byte(name)) && bad(value) {
+				return BadRequest("invalid_field", name, name+" "+what)
+			}
+		}
+	}
+	return BadRequest("malformed_json", "", "the body "+what)
 }
 
 // DecodeBytes is Decode for a whole body: a body over MaxBodyBytes is

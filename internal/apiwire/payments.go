@@ -54,11 +54,11 @@ func (b *CreatePaymentRequest) CreateRequest() (payments.CreateRequest, error) {
 	}
 	if b.ExpiresAt != "" {
 		t, err := time.Parse(time.RFC3339Nano, b.ExpiresAt)
-		if err != nil {
+		if err != nil || t.IsZero() {
 			return payments.CreateRequest{}, BadRequest(payments.CodeInvalidExpiry, "expires_at",
 				"expires_at must be a date-time in RFC 3339 form, e.g. 2026-01-02T15:04:05Z")
 		}
-		req.ExpiresAt = t
+		req.ExpiresAt = t // the zero time would mean "not given"; it is refused above
 	}
 	return req, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -176,7 +177,8 @@ func writeData(w http.ResponseWriter, v any) {
 }
 
 // readBody reads the whole body (at most maxBodyBytes): the bytes a
-// signature covers.
+// signature covers. A body that is not UTF-8, or holds a lone surrogate
+// escape, is refused.
 func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
 	if err != nil {
@@ -185,6 +187,14 @@ func readBody(r *http.Request) ([]byte, error) {
 			return nil, err
 		}
 		return nil, fail(http.StatusBadRequest, "the body could not be read")
+	}
+	// JSON is UTF-8; encoding/json would store each invalid byte, and each
+	// lone surrogate escape, as U+FFFD, keeping text other than was sent.
+	if !utf8.Valid(body) {
+		return nil, fail(http.StatusBadRequest, "the body must be UTF-8 text")
+	}
+	if payments.LoneSurrogate(body) {
+		return nil, fail(http.StatusBadRequest, `the body must not hold an unpaired surrogate escape such as "\ud800"`)
 	}
 	return body, nil
 }
@@ -570,6 +580,10 @@ func (s *Service) listInvoices(w http.ResponseWriter, r *http.Request) error {
 			n, err := strconv.Atoi(v)
 			if err != nil {
 				return invalid(p.name, "%s must be a whole number", p.name)
+			}
+			if p.name == "limit" && n < 1 {
+				// Limit 0 means "not given" below: an explicit 0 is refused.
+				return invalid("limit", "limit must be between 1 and %d", MaxListLimit)
 			}
 			*p.dst = n
 		}

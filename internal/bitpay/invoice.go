@@ -292,6 +292,10 @@ func (s *Service) CreateInvoice(ctx context.Context, tok *Token, req InvoiceRequ
 	}
 	var quote rates.Quote
 	if req.Currency == coin {
+		// A price in the coin is the amount itself: it is never rounded.
+		if !req.Price.Shift(8).IsInteger() {
+			return nil, invalid("price", "a price in %s has at most 8 decimal places, as %s amounts do", coin, coin)
+		}
 		quote = rates.Quote{Rate: decimal.NewFromInt(1), Source: "identity"}
 	} else {
 		if !s.cfg.Rates.Configured() {

@@ -29,7 +29,7 @@ import (
 // litecoind regtest), served by httptest without PUBLIC_URL: signatures
 // are checked against the request's own scheme and host.
 type server struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 	svc *Service
 	key *btcec.PrivateKey
@@ -54,7 +54,7 @@ func newPairingServer(t *testing.T, mods ...func(*Config)) *server {
 	return newServerOn(t, pool, payments.NewService(pool, payments.Config{}), nil, mods...)
 }
 
-func newServerOn(t *testing.T, pool *pgxpool.Pool, pay *payments.Service, r *rates.Service, mods ...func(*Config)) *server {
+func newServerOn(t testing.TB, pool *pgxpool.Pool, pay *payments.Service, r *rates.Service, mods ...func(*Config)) *server {
 	t.Helper()
 	cfg := Config{Pool: pool, Payments: pay, Rates: r, DefaultCoin: "LTC",
 		CompleteConfirmations: map[string]int64{"LTC": 3}}

@@ -53,7 +53,7 @@ func CheckMetadata(field string, raw json.RawMessage) error {
 	if !utf8.Valid(raw) {
 		return invalidField(field, field+" must be valid UTF-8")
 	}
-	if esc := badEscape(raw); esc != "" {
+	if esc := badEscape(raw, true); esc != "" {
 		return invalidField(field, fmt.Sprintf("%s must not contain %s: PostgreSQL cannot store it", field, esc))
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -119,10 +119,10 @@ func numberInRange(text string) bool {
 }
 
 // badEscape returns the name of the first escape in the strings of raw
-// that PostgreSQL's jsonb refuses (\u0000, or a surrogate escape that is
-// not half of a pair), or "". Go's decoder turns both into other text
-// without a word, so they must be found in the raw bytes.
-func badEscape(raw []byte) string {
+// that PostgreSQL's jsonb refuses (\u0000 when nul is set, or a surrogate
+// escape that is not half of a pair), or "". Go's decoder turns both into
+// other text without a word, so they must be found in the raw bytes.
+func badEscape(raw []byte, nul bool) string {
 	inString := false
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
@@ -142,7 +142,7 @@ func badEscape(raw []byte) string {
 			switch {
 			case !ok:
 				return "" // not JSON: the decoder says so
-			case v == 0:
+			case v == 0 && nul:
 				return `a NUL character (\u0000)`
 			case v >= 0xD800 && v < 0xDC00:
 				if i+11 < len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u' {
@@ -160,6 +160,12 @@ func badEscape(raw []byte) string {
 	}
 	return ""
 }
+
+// LoneSurrogate reports whether a string in the JSON text raw holds a
+// surrogate escape that is not half of a pair, such as "\ud800".
+// encoding/json decodes one into U+FFFD without a word, so a decoder that
+// must keep text as sent refuses the body instead.
+func LoneSurrogate(raw []byte) bool { return badEscape(raw, false) != "" }
 
 func hex4(b []byte) (int, bool) {
 	v, err := strconv.ParseUint(string(b), 16, 16)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -81,4 +82,33 @@ func StartShared() (n *Node, stop func(), err error) {
 		return nil, nil, err
 	}
 	return n, stop, nil
+}
+
+// Lazy is the node a test binary shares, started by StartShared when a
+// test first asks for it: a binary whose tests need no node (fuzz
+// processes, or a -run that picks such tests) starts none. The zero value
+// is ready; call Stop when the tests are done (TestMain).
+type Lazy struct {
+	once sync.Once
+	node *Node
+	stop func()
+	err  error
+}
+
+// Get returns the node, starting it on first use; a node that cannot
+// start fails tb.
+func (l *Lazy) Get(tb testing.TB) *Node {
+	tb.Helper()
+	l.once.Do(func() { l.node, l.stop, l.err = StartShared() })
+	if l.err != nil {
+		tb.Fatalf("regtest node: %v", l.err)
+	}
+	return l.node
+}
+
+// Stop stops the node if it was started.
+func (l *Lazy) Stop() {
+	if l.stop != nil {
+		l.stop()
+	}
 }

@@ -54,8 +54,9 @@ func newAPI(t *testing.T, opts ...apiOption) *testAPI {
 	pcfg := payments.Config{
 		Coins: []payments.Coin{{Code: "LTC", Node: node.Client(regtest.MerchantWallet), Confirmations: 6,
 			URIScheme: "litecoin", Wallet: regtest.MerchantWallet}},
-		NodeTimeout: 2 * time.Second,
-		Jobs:        jobs,
+		NodeTimeout:      2 * time.Second,
+		Jobs:             jobs,
+		MonitoringWindow: 24 * time.Hour,
 	}
 	// Deliveries are queued but never worked: no River workers run here.
 	pcfg.Outbox = webhook.NewOutbox(pool, jobs, webhook.Config{URL: "http://127.0.0.1:9/hook"})
@@ -266,6 +267,8 @@ func TestCreatePaymentRefusals(t *testing.T) {
 		{"past expires_at", `{"currency":"LTC","amount":1,"expires_at":"2001-01-01T00:00:00Z"}`, "", 400, "invalid_expiry", "expires_at", "future"},
 		{"both expiries", `{"currency":"LTC","amount":1,"expires_in":60,"expires_at":"2099-01-01T00:00:00Z"}`, "", 400, "invalid_expiry", "expires_in", "not both"},
 		{"too many confirmations", `{"currency":"LTC","amount":1,"confirmations":5000}`, "", 400, "invalid_confirmations", "confirmations", "1000"},
+		// 577 × 150 s is 2.5 minutes more than the 24 h window.
+		{"confirmations past the monitoring window", `{"currency":"LTC","amount":1,"confirmations":577}`, "", 400, "invalid_confirmations", "confirmations", "at most 576"},
 		{"metadata not object", `{"currency":"LTC","amount":1,"metadata":[1]}`, "", 400, "invalid_field", "metadata", "object"},
 		{"callback to loopback", `{"currency":"LTC","amount":1,"callback_url":"http://127.0.0.1:8000/hook"}`, "", 400, "invalid_field", "callback_url", "private"},
 		{"callback to localhost", `{"currency":"LTC","amount":1,"callback_url":"http://localhost/hook"}`, "", 400, "invalid_field", "callback_url", "private"},

@@ -98,6 +98,8 @@ func TestLoadRefusals(t *testing.T) {
 		{"rpc url not http", map[string]string{"LTC_RPC_URL": "tcp://user:rpcsecret@x:1"}, "LTC_RPC_URL: want http://user:pass@host:port"},
 		{"unknown coin needs scheme", map[string]string{"COINS": "XYZ", "XYZ_RPC_URL": "http://u:p@h:1"}, "XYZ_URI_SCHEME: want the BIP21 URI scheme"},
 		{"bad confirmations", map[string]string{"DOGE_CONFIRMATIONS": "many"}, `DOGE_CONFIRMATIONS="many": want a whole number from 0 to 1000`},
+		{"confirmations past the monitoring window", map[string]string{"DOGE_CONFIRMATIONS": "601", "MONITORING_WINDOW": "10h"},
+			"DOGE_CONFIRMATIONS (601) takes about 10h1m0s on DOGE (a block every 1m0s), longer than MONITORING_WINDOW (10h0m0s): lower it to at most 600"},
 		{"bad listen", map[string]string{"LISTEN_ADDR": "8080"}, `LISTEN_ADDR="8080": want host:port`},
 		{"bad expiry", map[string]string{"PAYMENT_EXPIRY": "soon"}, `PAYMENT_EXPIRY="soon": want a duration such as 15m or 24h`},
 		{"bad tolerance", map[string]string{"PAYMENT_TOLERANCE_PERCENT": "0.125"}, `PAYMENT_TOLERANCE_PERCENT="0.125": want a percentage`},

@@ -173,3 +173,60 @@ func (e *env) deadlines() {
 		e.t.Fatalf("deadlines: %v", err)
 	}
 }
+
+// TestOlderObservationNeverOverwritesNewer: two observers that commit out
+// of order. The newer fact (2 confirmations) is stored first; the older one
+// (0 confirmations, asked for before it) must change nothing.
+func TestOlderObservationNeverOverwritesNewer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.create(amt("1"))
+	txid := e.pay(p.Address, amt("1"))
+	before := e.clock.Now().UTC()
+	e.mine(2)
+	e.process(txid)
+	got := e.expect(p.ID, StatusPaid, amt("1"))
+	o := got.Outputs[0]
+	older := TxObservation{TxID: txid, Confirmations: 0, ObservedAt: before, ReceivedAt: o.ReceivedAt,
+		Outputs: []ObservedOutput{{Address: p.Address, Vout: o.Vout, Amount: o.Amount}}}
+	if err := e.svc.Observe(e.ctx, "LTC", []TxObservation{older}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.expect(p.ID, StatusPaid, amt("1")); got.Outputs[0].Confirmations != 2 {
+		t.Fatalf("confirmations %d after an older observation, want 2", got.Outputs[0].Confirmations)
+	}
+	e.expectTransitions(p.ID, "UNPAID>PAID")
+}
+
+// TestObservationsTakeTheDatabaseClock: without an injected clock, the
+// service stamps observations with the database's clock.
+func TestObservationsTakeTheDatabaseClock(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := e.svc.cfg
+	cfg.Now = nil
+	svc := NewService(e.pool, cfg)
+	p := e.create(amt("1"))
+	txid := e.pay(p.Address, amt("1"))
+	var from, to time.Time
+	if err := e.pool.QueryRow(e.ctx, `SELECT clock_timestamp()`).Scan(&from); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.ProcessTx(e.ctx, "LTC", txid); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.pool.QueryRow(e.ctx, `SELECT clock_timestamp()`).Scan(&to); err != nil {
+		t.Fatal(err)
+	}
+	var observed, firstSeen time.Time
+	if err := e.pool.QueryRow(e.ctx, `SELECT observed_at, first_seen_at FROM payment_outputs WHERE txid = $1`, txid).
+		Scan(&observed, &firstSeen); err != nil {
+		t.Fatal(err)
+	}
+	for name, at := range map[string]time.Time{"observed_at": observed, "first_seen_at": firstSeen} {
+		if at.Before(from) || at.After(to) {
+			t.Errorf("%s %s outside the database clock's %s .. %s", name, at, from, to)
+		}
+	}
+	e.expect(p.ID, StatusPending, amt("1"))
+}

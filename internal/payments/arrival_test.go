@@ -1,8 +1,11 @@
 package payments
 
 import (
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/transient-gateway/transient/internal/regtest"
 )
 
 // Expiry is decided on when the node says the money arrived, not on when
@@ -229,4 +232,30 @@ func TestObservationsTakeTheDatabaseClock(t *testing.T) {
 		}
 	}
 	e.expect(p.ID, StatusPending, amt("1"))
+}
+
+// TestDeadlineWaitsForTheNode: while the node does not answer, no payment
+// is expired on what happens to be stored; once it answers again, the
+// deadline applies.
+func TestDeadlineWaitsForTheNode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.create(amt("1"), func(r *CreateRequest) { r.ExpiresIn = 15 * time.Minute })
+	e.clock.Advance(16 * time.Minute)
+	if err := e.node.Stop(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.CheckDeadlines(e.ctx); !errors.Is(err, ErrCoinUnavailable) {
+		t.Fatalf("deadlines with the node down: %v, want ErrCoinUnavailable", err)
+	}
+	e.expect(p.ID, StatusUnpaid, 0)
+	if err := e.node.Restart(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.node.LoadWallet(e.ctx, regtest.MerchantWallet); err != nil {
+		t.Fatal(err)
+	}
+	e.deadlines()
+	e.expect(p.ID, StatusExpired, 0)
+	e.expectTransitions(p.ID, "UNPAID>EXPIRED")
 }

@@ -27,18 +27,19 @@ func (s *Service) clock(ctx context.Context, q querier) (time.Time, error) {
 }
 
 // deadlineCandidates returns, by coin, the payments whose expiry or
-// monitoring window has passed at now.
-func (s *Service) deadlineCandidates(ctx context.Context, now time.Time) (map[string][]uuid.UUID, error) {
+// monitoring window has passed at now, of coin only when it is not "".
+func (s *Service) deadlineCandidates(ctx context.Context, now time.Time, only string) (map[string][]uuid.UUID, error) {
 	var window any
 	if s.cfg.MonitoringWindow > 0 {
 		window = now.Add(-s.cfg.MonitoringWindow)
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, coin FROM payments
-		WHERE (status IN ('UNPAID', 'PARTIAL') AND expires_at <= $1)
-			OR (status = 'PENDING' AND pending_since < $2)
+		WHERE ((status IN ('UNPAID', 'PARTIAL') AND expires_at <= $1)
+			OR (status = 'PENDING' AND pending_since < $2))
+			AND ($3 = '' OR coin = $3)
 		ORDER BY id
-		LIMIT 1000`, now, window)
+		LIMIT 1000`, now, window, only)
 	if err != nil {
 		return nil, fmt.Errorf("payments: deadlines: %w", err)
 	}
@@ -83,17 +84,18 @@ func (s *Service) lookBeforeDeadline(ctx context.Context, c Coin, ids []uuid.UUI
 }
 
 // checkDeadlines applies expiry and the monitoring window by the database
-// clock. Before it decides, it looks at the node for every coin with a
-// payment at a deadline, except the coins in looked, which the caller has
-// just scanned. A coin whose node does not answer keeps its payments as they
-// are (a deadline is never applied to facts the node could not confirm) and
-// its error is returned, after the other coins are done.
-func (s *Service) checkDeadlines(ctx context.Context, looked ...string) error {
+// clock, to every coin's payments or, when only is set, to that coin's
+// alone. Before it decides, it looks at the node for every coin with a
+// payment at a deadline, unless looked says the caller has just scanned
+// coin only's wallet. A coin whose node does not answer keeps its payments
+// as they are (a deadline is never applied to facts the node could not
+// confirm) and its error is returned, after the other coins are done.
+func (s *Service) checkDeadlines(ctx context.Context, only string, looked bool) error {
 	now, err := s.clock(ctx, s.pool)
 	if err != nil {
 		return err
 	}
-	byCoin, err := s.deadlineCandidates(ctx, now)
+	byCoin, err := s.deadlineCandidates(ctx, now, only)
 	if err != nil {
 		return err
 	}
@@ -106,7 +108,7 @@ func (s *Service) checkDeadlines(ctx context.Context, looked ...string) error {
 		if len(due) == 0 {
 			continue
 		}
-		if !slices.Contains(looked, code) {
+		if !looked || code != only {
 			if err := s.lookBeforeDeadline(ctx, s.coins[code], due); err != nil {
 				s.log.WarnContext(ctx, "deadlines wait: the node could not be checked", "coin", code,
 					"payments", len(due), "error", err)

@@ -85,7 +85,7 @@ func (s *Service) ProcessTx(ctx context.Context, code, txid string) error {
 
 // RefreshCoin re-reads, in one batched pass, every transaction of the coin
 // whose outputs a reorg or a double spend could still change, then applies
-// the deadlines. It runs on every block.
+// the deadlines of the coin's payments. It runs on every block.
 func (s *Service) RefreshCoin(ctx context.Context, code string) error {
 	c, err := s.nodeFor(code)
 	if err != nil {
@@ -94,7 +94,7 @@ func (s *Service) RefreshCoin(ctx context.Context, code string) error {
 	if err := s.refresh(ctx, c, nil); err != nil {
 		return err
 	}
-	return s.CheckDeadlines(ctx)
+	return s.checkDeadlines(ctx, code, false)
 }
 
 // refresh re-reads the coin's unsettled transactions, except those in skip
@@ -206,8 +206,8 @@ func (s *Service) readTxs(ctx context.Context, c Coin, txids []string) ([]TxObse
 // or made while Transient was down, are found. It then moves the cursor,
 // re-reads the unsettled transactions the scan did not list (a receive
 // double-spent before it confirmed leaves listsinceblock altogether) and
-// applies the deadlines: with no hooks at all, this loop alone keeps every
-// payment current.
+// applies the deadlines of the coin's payments: with no hooks at all, this
+// loop alone keeps every payment current.
 func (s *Service) CatchUp(ctx context.Context, code string) error {
 	c, err := s.nodeFor(code)
 	if err != nil {
@@ -220,7 +220,7 @@ func (s *Service) CatchUp(ctx context.Context, code string) error {
 	if err := s.refresh(ctx, c, seen); err != nil {
 		return err
 	}
-	return s.checkDeadlines(ctx, code)
+	return s.checkDeadlines(ctx, code, true)
 }
 
 // scanWallet records what listsinceblock lists from the stored cursor and

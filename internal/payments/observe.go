@@ -151,7 +151,7 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, p *Payment, now time.Tim
 // by the database clock to EXPIRED or INVALID, after looking at their coin's
 // node (see checkDeadlines). The expiry loop calls it periodically; it also
 // runs after every block.
-func (s *Service) CheckDeadlines(ctx context.Context) error { return s.checkDeadlines(ctx) }
+func (s *Service) CheckDeadlines(ctx context.Context) error { return s.checkDeadlines(ctx, "", false) }
 
 // inTx runs fn in a transaction, committing when it returns nil.
 func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {

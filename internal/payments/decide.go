@@ -174,7 +174,7 @@ func Decide(prev State, terms Terms, outputs []OutputFact, now time.Time) Decisi
 	expired := expires && (!now.Before(terms.ExpiresAt) || arrivedLate)
 	if (expired || prev.Status == StatusExpired) && (inTime < due || inTime == 0) {
 		d.Status = StatusExpired
-		d.PaidLate = d.Received >= due
+		d.PaidLate = d.Received > 0 && d.Received >= due
 		return d
 	}
 

@@ -170,6 +170,8 @@ func TestDecide(t *testing.T) {
 			Decision{Status: StatusPending, Received: 1000, PendingSince: expiry.Add(time.Hour)}},
 		{"late outputs alone never lift an expiry", State{Status: StatusExpired}, withExpiry, []OutputFact{late(1000, 2)}, expiry.Add(time.Hour),
 			Decision{Status: StatusExpired, Received: 1000, Confirmed: 1000, PaidLate: true}},
+		{"nothing due and nothing paid is not paid late", unpaid, Terms{Amount: 1000, ToleranceBP: 10000, ExpiresAt: expiry}, nil, expiry,
+			Decision{Status: StatusExpired}},
 		// paid_late
 		{"paid late", State{Status: StatusExpired}, withExpiry, []OutputFact{late(1000, 0)}, expiry.Add(2 * time.Minute),
 			Decision{Status: StatusExpired, Received: 1000, PaidLate: true}},

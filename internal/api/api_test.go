@@ -62,8 +62,9 @@ func newAPIOn(t testing.TB, coinNode payments.Node, healthNode health.Node, opts
 	pcfg := payments.Config{
 		Coins: []payments.Coin{{Code: "LTC", Node: coinNode, Confirmations: 6,
 			URIScheme: "litecoin", Wallet: regtest.MerchantWallet}},
-		NodeTimeout: 2 * time.Second,
-		Jobs:        jobs,
+		NodeTimeout:      2 * time.Second,
+		Jobs:             jobs,
+		MonitoringWindow: 24 * time.Hour,
 	}
 	// Deliveries are queued but never worked: no River workers run here.
 	pcfg.Outbox = webhook.NewOutbox(pool, jobs, webhook.Config{URL: "http://127.0.0.1:9/hook"})
@@ -277,6 +278,8 @@ func TestCreatePaymentRefusals(t *testing.T) {
 		{"both expiries", `{"currency":"LTC","amount":1,"expires_in":60,"expires_at":"2099-01-01T00:00:00Z"}`, "", 400, "invalid_expiry", "expires_in", "not both"},
 		{"too many confirmations", `{"currency":"LTC","amount":1,"confirmations":5000}`, "", 400, "invalid_confirmations", "confirmations", "1000"},
 		{"zero confirmations without zero-conf", `{"currency":"LTC","amount":1,"confirmations":0}`, "", 400, "invalid_confirmations", "confirmations", "LTC_ZERO_CONF is off"},
+		// 577 × 150 s is 2.5 minutes more than the 24 h window.
+		{"confirmations past the monitoring window", `{"currency":"LTC","amount":1,"confirmations":577}`, "", 400, "invalid_confirmations", "confirmations", "at most 576"},
 		{"metadata not object", `{"currency":"LTC","amount":1,"metadata":[1]}`, "", 400, "invalid_field", "metadata", "object"},
 		{"callback to loopback", `{"currency":"LTC","amount":1,"callback_url":"http://127.0.0.1:8000/hook"}`, "", 400, "invalid_field", "callback_url", "private"},
 		{"callback to localhost", `{"currency":"LTC","amount":1,"callback_url":"http://localhost/hook"}`, "", 400, "invalid_field", "callback_url", "private"},

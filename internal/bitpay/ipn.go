@@ -81,7 +81,7 @@ func ipnEvents(ev *payments.Event, p *payments.Payment) []IPNEvent {
 // longer is.
 func sendPlain(ev *payments.Event, full bool) bool {
 	switch {
-	case ev.Type == payments.EventPaidLate, ev.Type == payments.EventSettled:
+	case ev.Type == payments.EventPaidLate, ev.Type == payments.EventSettled, ev.Type == payments.EventUnsettled:
 		return full
 	case ev.Type != payments.EventStatusChanged:
 		return false

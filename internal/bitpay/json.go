@@ -154,7 +154,7 @@ func invoiceJSON(inv *Invoice, base string, now time.Time) InvoiceJSON {
 		}
 		pays = append(pays, CryptoPaymentJSON{
 			ID:            o.TxID + "-" + strconv.FormatUint(uint64(o.Vout), 10),
-			ReceivedDate:  o.FirstSeenAt.UTC().Format(time.RFC3339),
+			ReceivedDate:  o.ReceivedAt.UTC().Format(time.RFC3339),
 			Value:         o.Amount.String(),
 			Fee:           "0",
 			Confirmations: o.Confirmations,

@@ -77,6 +77,7 @@ func TestIPNEvents(t *testing.T) {
 	}
 	late := &payments.Event{Type: payments.EventPaidLate, PreviousStatus: E, Status: E}
 	settled := &payments.Event{Type: payments.EventSettled, PreviousStatus: P, Status: P}
+	unsettled := &payments.Event{Type: payments.EventUnsettled, PreviousStatus: P, Status: P}
 	tests := []struct {
 		name     string
 		ev       *payments.Event
@@ -97,6 +98,7 @@ func TestIPNEvents(t *testing.T) {
 		{"invalid", changed(N, I), 1, false, "[1013]", true, false},
 		{"paid late", late, 1, false, "[1009]", true, false},
 		{"complete after confirmed", settled, 1, true, "[1006]", true, false},
+		{"reorg from complete back to confirmed", unsettled, 1, false, "[]", true, false},
 		{"reorg back to pending", changed(P, N), 1, false, "[1003]", true, true},
 		{"0-conf payment taken back", changed(P, U), 0, false, "[]", true, true},
 		{"double spend back to unpaid", changed(N, U), 0, false, "[]", true, false},

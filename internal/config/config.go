@@ -212,6 +212,13 @@ func (c *Config) Validate() error {
 	if c.WebhookSecret != "" && len(c.WebhookSecret) < 16 {
 		errs = append(errs, errors.New("config: PAYMENT_WEBHOOK_SECRET must be at least 16 bytes long (e.g. openssl rand -hex 32)"))
 	}
+	for _, coin := range c.Coins {
+		if d := coind.ConfirmationTime(coin.Code, coin.Confirmations); c.MonitoringWindow > 0 && d > c.MonitoringWindow {
+			errs = append(errs, fmt.Errorf("config: %s_CONFIRMATIONS (%d) takes about %s on %s (a block every %s), longer than MONITORING_WINDOW (%s): "+
+				"lower it to at most %d or lengthen the window", coin.Code, coin.Confirmations, d, coin.Code,
+				coind.BlockInterval(coin.Code), c.MonitoringWindow, int64(c.MonitoringWindow/coind.BlockInterval(coin.Code))))
+		}
+	}
 	if c.MetricsAddr != "" && c.MetricsAddr == c.ListenAddr {
 		errs = append(errs, errors.New("config: METRICS_ADDR must differ from LISTEN_ADDR (leave it empty to serve /metrics on LISTEN_ADDR)"))
 	}

@@ -103,6 +103,8 @@ func TestLoadRefusals(t *testing.T) {
 		{"bad confirmations", map[string]string{"DOGE_CONFIRMATIONS": "many"}, `DOGE_CONFIRMATIONS="many": want a whole number from 0 to 1000`},
 		{"zero confirmations without zero-conf", map[string]string{"LTC_CONFIRMATIONS": "0", "LTC_ZERO_CONF": "false"}, "LTC_CONFIRMATIONS: want at least 1 while LTC_ZERO_CONF is false"},
 		{"bad zero-conf", map[string]string{"DOGE_ZERO_CONF": "maybe"}, `DOGE_ZERO_CONF="maybe": want true or false`},
+		{"confirmations past the monitoring window", map[string]string{"DOGE_CONFIRMATIONS": "601", "MONITORING_WINDOW": "10h"},
+			"DOGE_CONFIRMATIONS (601) takes about 10h1m0s on DOGE (a block every 1m0s), longer than MONITORING_WINDOW (10h0m0s): lower it to at most 600"},
 		{"bad listen", map[string]string{"LISTEN_ADDR": "8080"}, `LISTEN_ADDR="8080": want host:port`},
 		{"bad expiry", map[string]string{"PAYMENT_EXPIRY": "soon"}, `PAYMENT_EXPIRY="soon": want a duration such as 15m or 24h`},
 		{"bad tolerance", map[string]string{"PAYMENT_TOLERANCE_PERCENT": "0.125"}, `PAYMENT_TOLERANCE_PERCENT="0.125": want a percentage`},

@@ -27,6 +27,10 @@ func (a Amount) String() string { return coind.FormatAmount(int64(a)) }
 // MarshalJSON prints a as a JSON number with its exact decimal text.
 func (a Amount) MarshalJSON() ([]byte, error) { return []byte(a.String()), nil }
 
+// moreThan8Decimals says why an amount with a ninth decimal digit is
+// refused: the coins' smallest unit is 0.00000001.
+const moreThan8Decimals = "amount has more than 8 decimal places; the coin has 8 decimals (its smallest unit is 0.00000001)"
+
 // ParseAmount parses a payment amount given in coin units, as a person or a
 // shop would type it: plain decimal digits with at most 8 decimal places
 // (trailing zeros beyond the eighth are accepted, since they change nothing).
@@ -49,9 +53,10 @@ func ParseAmount(s string) (Amount, error) {
 	if i := strings.IndexByte(s, '.'); i >= 0 && len(s)-i-1 > 8 {
 		trimmed := strings.TrimRight(s, "0")
 		if len(trimmed)-i-1 > 8 {
-			return 0, invalidAmount("amount has more than 8 decimal places")
+			return 0, invalidAmount(moreThan8Decimals)
 		}
-		s = trimmed
+		// "10.000000000" trims to "10.", which is 10 exactly.
+		s = strings.TrimSuffix(trimmed, ".")
 	}
 	v, err := coind.ParseAmount(s)
 	if err != nil {

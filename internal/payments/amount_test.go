@@ -26,8 +26,12 @@ func TestParseAmount(t *testing.T) {
 		{in: "10000000000", want: MaxAmount},
 		{in: "10.50000000000", want: 1_050_000_000}, // trailing zeros past the 8th decimal change nothing
 		{in: "007", want: 7 * UnitsPerCoin},
-		{in: "0.123456789", wantErr: "amount has more than 8 decimal places"},
-		{in: "0.000000001", wantErr: "amount has more than 8 decimal places"},
+		{in: "10.000000000", want: 1_000_000_000}, // all decimals zero: "10." after trimming
+		{in: "1.000000000000", want: 100_000_000},
+		{in: "1.123456780", want: 112_345_678},
+		{in: "0.123456789", wantErr: moreThan8Decimals},
+		{in: "0.000000001", wantErr: moreThan8Decimals},
+		{in: "10.000000001", wantErr: moreThan8Decimals},
 		{in: "10000000000.00000001", wantErr: "amount must be at most 10000000000"},
 		{in: "99999999999999999999", wantErr: "amount must be at most 10000000000"},
 		{in: "0", wantErr: "amount must be greater than 0"},

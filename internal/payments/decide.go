@@ -54,9 +54,14 @@ type OutputFact struct {
 	// (BIP 125). Such an output needs a confirmation to count as confirmed
 	// even when the payment requires none.
 	Replaceable bool
-	// FirstSeenAt is when Transient first saw the output.
-	FirstSeenAt time.Time
+	// ReceivedAt is when the node says the transaction reached its wallet
+	// (gettransaction's time; about the block's time for one first seen
+	// mined). Expiry is decided on it.
+	ReceivedAt time.Time
 }
+
+// Mined reports whether the output is counted and in a block.
+func (o OutputFact) Mined() bool { return o.Counted() && o.Confirmations >= 1 }
 
 // Counted reports whether the output counts toward the amount received.
 func (o OutputFact) Counted() bool { return !o.Conflicted && o.Confirmations >= 0 }
@@ -73,8 +78,9 @@ func (o OutputFact) Confirmed(n int64) bool {
 // State is what Decide needs to know about a payment's past.
 type State struct {
 	Status Status
-	// PendingSince is when the payment last became PENDING; zero when it is
-	// not PENDING.
+	// PendingSince is when the payment's monitoring window started: when it
+	// last became PENDING with the amount due not yet in blocks. Zero when it
+	// is not PENDING, or when its outputs in blocks cover the amount due.
 	PendingSince time.Time
 }
 
@@ -87,14 +93,15 @@ type Decision struct {
 	Confirmed Amount
 	// Overpaid is set when R > A.
 	Overpaid bool
-	// PaidLate is set on an EXPIRED payment when outputs first seen after the
-	// expiry brought R to the amount due.
+	// PaidLate is set on an EXPIRED payment when outputs that arrived after
+	// the expiry brought R to the amount due.
 	PaidLate bool
 	// Settled is set on a PAID payment whose outputs with the settle depth
 	// cover the amount due.
 	Settled bool
-	// PendingSince is when the payment became PENDING, carried over from the
-	// previous state while it stays PENDING; zero otherwise.
+	// PendingSince is when the monitoring window started, carried over from
+	// the previous state while the payment stays PENDING and unmined; zero
+	// otherwise.
 	PendingSince time.Time
 }
 
@@ -106,20 +113,36 @@ type Decision struct {
 //	PARTIAL  0 < R < due
 //	PENDING  R ≥ due and Rc < due
 //	PAID     Rc ≥ due
-//	EXPIRED  E passed while UNPAID or PARTIAL; sticky
-//	INVALID  PENDING for longer than W without reaching PAID; sticky
+//	EXPIRED  E passed and the outputs that arrived before E sum to less
+//	         than due; sticky against everything but such outputs
+//	INVALID  PENDING, the amount due not in blocks, for longer than W;
+//	         sticky
 //
 // where due = A × (1 − t), R sums the outputs that are not conflicted and Rc
 // those of them with at least N confirmations (at least one when the
-// transaction signals replace-by-fee). A PAID payment is also Settled once
-// the outputs with the settle depth cover the amount due. Apart from the two sticky statuses, the
-// status follows the chain both ways: a reorg takes PAID back to PENDING and a
-// double spend takes PENDING back to PARTIAL or UNPAID.
+// transaction signals replace-by-fee). An output arrived before E when the
+// node's arrival time (ReceivedAt) is before E, whenever Transient observed
+// it: a payment made in time and observed late is not EXPIRED, one made
+// after E and observed before the deadline job is. E has passed once now
+// reaches it or an output arrived at or after it. An EXPIRED payment whose
+// late outputs bring R to due is PaidLate.
+//
+// The monitoring window counts only while the payment is PENDING and its
+// outputs in blocks (one confirmation or more) do not cover the amount due:
+// a payment that is confirming, however deep it must go, does not become
+// INVALID, and a reorg that takes it out of the blocks starts a new window.
+//
+// A PAID payment is also Settled once the outputs with the settle depth cover
+// the amount due. Apart from the two sticky statuses, the status follows the
+// chain both ways: a reorg takes PAID back to PENDING and a double spend
+// takes PENDING back to PARTIAL or UNPAID.
 func Decide(prev State, terms Terms, outputs []OutputFact, now time.Time) Decision {
 	var (
-		d       Decision
-		settled Amount
+		d                      Decision
+		settled, inTime, mined Amount
+		arrivedLate            bool
 	)
+	expires := !terms.ExpiresAt.IsZero()
 	settleDepth := max(terms.SettleConfirmations, terms.Confirmations)
 	for _, o := range outputs {
 		if !o.Counted() {
@@ -132,17 +155,26 @@ func Decide(prev State, terms Terms, outputs []OutputFact, now time.Time) Decisi
 		if o.Confirmed(settleDepth) {
 			settled = addCapped(settled, o.Amount)
 		}
+		if o.Mined() {
+			mined = addCapped(mined, o.Amount)
+		}
+		if expires && !o.ReceivedAt.Before(terms.ExpiresAt) {
+			arrivedLate = true
+		} else {
+			inTime = addCapped(inTime, o.Amount)
+		}
 	}
 	d.Overpaid = d.Received > terms.Amount
 	due := terms.Due()
 
-	switch prev.Status {
-	case StatusInvalid:
+	if prev.Status == StatusInvalid {
 		d.Status = StatusInvalid
 		return d
-	case StatusExpired:
+	}
+	expired := expires && (!now.Before(terms.ExpiresAt) || arrivedLate)
+	if (expired || prev.Status == StatusExpired) && (inTime < due || inTime == 0) {
 		d.Status = StatusExpired
-		d.PaidLate = d.Received >= due && paidAfter(outputs, terms.ExpiresAt)
+		d.PaidLate = d.Received > 0 && d.Received >= due
 		return d
 	}
 
@@ -158,13 +190,12 @@ func Decide(prev State, terms Terms, outputs []OutputFact, now time.Time) Decisi
 	}
 
 	switch d.Status {
-	case StatusUnpaid, StatusPartial:
-		if !terms.ExpiresAt.IsZero() && !now.Before(terms.ExpiresAt) {
-			d.Status = StatusExpired
-		}
 	case StatusPaid:
 		d.Settled = settled >= due
 	case StatusPending:
+		if mined >= due {
+			break // in blocks: the window does not count
+		}
 		d.PendingSince = now
 		if prev.Status == StatusPending && !prev.PendingSince.IsZero() {
 			d.PendingSince = prev.PendingSince
@@ -175,16 +206,6 @@ func Decide(prev State, terms Terms, outputs []OutputFact, now time.Time) Decisi
 		}
 	}
 	return d
-}
-
-// paidAfter reports whether a counted output was first seen after t.
-func paidAfter(outputs []OutputFact, t time.Time) bool {
-	for _, o := range outputs {
-		if o.Counted() && o.FirstSeenAt.After(t) {
-			return true
-		}
-	}
-	return false
 }
 
 // addCapped adds without wrapping around: the sum of outputs paying one

@@ -44,10 +44,10 @@ func TestDecide(t *testing.T) {
 	noWindow.MonitoringWindow = 0
 
 	out := func(amount Amount, conf int64) OutputFact {
-		return OutputFact{Amount: amount, Confirmations: conf, FirstSeenAt: base}
+		return OutputFact{Amount: amount, Confirmations: conf, ReceivedAt: base}
 	}
 	late := func(amount Amount, conf int64) OutputFact {
-		return OutputFact{Amount: amount, Confirmations: conf, FirstSeenAt: expiry.Add(time.Minute)}
+		return OutputFact{Amount: amount, Confirmations: conf, ReceivedAt: expiry.Add(time.Minute)}
 	}
 	rbf := func(amount Amount, conf int64) OutputFact {
 		o := out(amount, conf)
@@ -91,10 +91,10 @@ func TestDecide(t *testing.T) {
 		{"exact, unconfirmed", unpaid, terms, []OutputFact{out(1000, 0)}, base,
 			Decision{Status: StatusPending, Received: 1000, PendingSince: base}},
 		{"exact, one of two confirmations", unpaid, terms, []OutputFact{out(1000, 1)}, base,
-			Decision{Status: StatusPending, Received: 1000, PendingSince: base}},
+			Decision{Status: StatusPending, Received: 1000}}, // in a block: no window
 		{"two transactions, one confirmed", unpaid, terms, []OutputFact{out(600, 2), out(400, 0)}, base,
 			Decision{Status: StatusPending, Received: 1000, Confirmed: 600, PendingSince: base}},
-		{"pending keeps its start", pendingSince(base), terms, []OutputFact{out(1000, 1)}, base.Add(30 * time.Minute),
+		{"pending keeps its start", pendingSince(base), terms, []OutputFact{out(1000, 0)}, base.Add(30 * time.Minute),
 			Decision{Status: StatusPending, Received: 1000, PendingSince: base}},
 		// PAID: Rc ≥ due
 		{"exact, confirmed", pendingSince(base), terms, []OutputFact{out(1000, 2)}, base,
@@ -117,7 +117,7 @@ func TestDecide(t *testing.T) {
 		{"settles at the depth", State{Status: StatusPaid}, settleAt(terms, 6), []OutputFact{out(400, 9), out(600, 6)}, base,
 			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000, Settled: true}},
 		{"settle depth never below N", unpaid, settleAt(terms, 1), []OutputFact{out(1000, 1)}, base,
-			Decision{Status: StatusPending, Received: 1000, PendingSince: base}},
+			Decision{Status: StatusPending, Received: 1000}},
 		{"settled needs the amount due at depth", State{Status: StatusPaid}, settleAt(terms, 6), []OutputFact{out(400, 9), out(600, 3)}, base,
 			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000}},
 		{"pending is never settled", unpaid, settleAt(zeroConf, 6), []OutputFact{rbf(1000, 0)}, base,
@@ -151,6 +151,27 @@ func TestDecide(t *testing.T) {
 			Decision{Status: StatusExpired, Received: 400}},
 		{"double spent after expiry expires", pendingSince(base), withExpiry, []OutputFact{out(1000, -1)}, expiry.Add(time.Minute),
 			Decision{Status: StatusExpired}},
+		// expiry by arrival, whenever the output is observed
+		{"paid in time, observed after the expiry", unpaid, withExpiry, []OutputFact{out(1000, 0)}, expiry.Add(30 * time.Minute),
+			Decision{Status: StatusPending, Received: 1000, PendingSince: expiry.Add(30 * time.Minute)}},
+		{"paid in time, observed mined after the expiry", unpaid, withExpiry, []OutputFact{out(1000, 2)}, expiry.Add(time.Hour),
+			Decision{Status: StatusPaid, Received: 1000, Confirmed: 1000, Settled: true}},
+		{"paid after the expiry, observed before the deadline job", unpaid, withExpiry, []OutputFact{late(1000, 0)}, expiry.Add(2 * time.Minute),
+			Decision{Status: StatusExpired, Received: 1000, PaidLate: true}},
+		{"arrived at the expiry is late", unpaid, withExpiry, []OutputFact{{Amount: 1000, ReceivedAt: expiry}}, expiry,
+			Decision{Status: StatusExpired, Received: 1000, PaidLate: true}},
+		{"arrived after the expiry by the node's clock, before it by ours", unpaid, withExpiry, []OutputFact{late(1000, 0)}, base,
+			Decision{Status: StatusExpired, Received: 1000, PaidLate: true}},
+		{"partial in time, topped up late", State{Status: StatusPartial}, withExpiry, []OutputFact{out(400, 1), late(600, 0)}, expiry.Add(2 * time.Minute),
+			Decision{Status: StatusExpired, Received: 1000, PaidLate: true}},
+		{"pending on a late output expires", pendingSince(base), withExpiry, []OutputFact{late(1000, 0)}, expiry.Add(2 * time.Minute),
+			Decision{Status: StatusExpired, Received: 1000, PaidLate: true}},
+		{"expired, then found paid in time", State{Status: StatusExpired}, withExpiry, []OutputFact{out(1000, 0)}, expiry.Add(time.Hour),
+			Decision{Status: StatusPending, Received: 1000, PendingSince: expiry.Add(time.Hour)}},
+		{"late outputs alone never lift an expiry", State{Status: StatusExpired}, withExpiry, []OutputFact{late(1000, 2)}, expiry.Add(time.Hour),
+			Decision{Status: StatusExpired, Received: 1000, Confirmed: 1000, PaidLate: true}},
+		{"nothing due and nothing paid is not paid late", unpaid, Terms{Amount: 1000, ToleranceBP: 10000, ExpiresAt: expiry}, nil, expiry,
+			Decision{Status: StatusExpired}},
 		// paid_late
 		{"paid late", State{Status: StatusExpired}, withExpiry, []OutputFact{late(1000, 0)}, expiry.Add(2 * time.Minute),
 			Decision{Status: StatusExpired, Received: 1000, PaidLate: true}},
@@ -173,6 +194,14 @@ func TestDecide(t *testing.T) {
 			Decision{Status: StatusPending, Received: 1000, PendingSince: base}},
 		{"invalid is sticky", State{Status: StatusInvalid}, terms, []OutputFact{out(1000, 6)}, base,
 			Decision{Status: StatusInvalid, Received: 1000, Confirmed: 1000}},
+		{"the window stops once the amount due is in a block", pendingSince(base), terms, []OutputFact{out(1000, 1)}, base.Add(2 * time.Hour),
+			Decision{Status: StatusPending, Received: 1000}},
+		{"deep confirmations past the window are not invalid", State{Status: StatusPending}, settleAt(terms, 600), []OutputFact{out(1000, 1)}, base.Add(30 * time.Hour),
+			Decision{Status: StatusPending, Received: 1000}},
+		{"partly in blocks, the window counts", pendingSince(base), terms, []OutputFact{out(600, 1), out(400, 0)}, base.Add(time.Hour + time.Second),
+			Decision{Status: StatusInvalid, Received: 1000}},
+		{"out of the blocks again, a new window", State{Status: StatusPending}, terms, []OutputFact{out(1000, 0)}, base.Add(5 * time.Hour),
+			Decision{Status: StatusPending, Received: 1000, PendingSince: base.Add(5 * time.Hour)}},
 		{"reorged back to pending restarts the window", State{Status: StatusPaid}, terms, []OutputFact{out(1000, 0)}, base.Add(10 * time.Hour),
 			Decision{Status: StatusPending, Received: 1000, PendingSince: base.Add(10 * time.Hour)}},
 	}
@@ -194,9 +223,9 @@ func TestDecideTransitions(t *testing.T) {
 	// Chain states that produce each non-sticky status before expiry.
 	chain := map[Status][]OutputFact{
 		StatusUnpaid:  nil,
-		StatusPartial: {{Amount: 500, FirstSeenAt: base}},
-		StatusPending: {{Amount: 1000, FirstSeenAt: base}},
-		StatusPaid:    {{Amount: 1000, Confirmations: 1, FirstSeenAt: base}},
+		StatusPartial: {{Amount: 500, ReceivedAt: base}},
+		StatusPending: {{Amount: 1000, ReceivedAt: base}},
+		StatusPaid:    {{Amount: 1000, Confirmations: 1, ReceivedAt: base}},
 	}
 	for from := range chain {
 		for to, outputs := range chain {
@@ -211,10 +240,19 @@ func TestDecideTransitions(t *testing.T) {
 			})
 		}
 	}
+	// EXPIRED is sticky against outputs that arrived after the expiry.
+	late := func(outputs []OutputFact) []OutputFact {
+		out := make([]OutputFact, len(outputs))
+		for i, o := range outputs {
+			o.ReceivedAt = terms.ExpiresAt.Add(time.Second)
+			out[i] = o
+		}
+		return out
+	}
 	for _, sticky := range []Status{StatusExpired, StatusInvalid} {
 		for to, outputs := range chain {
 			t.Run(string(sticky)+" stays with "+string(to)+" facts", func(t *testing.T) {
-				if got := Decide(State{Status: sticky}, terms, outputs, base).Status; got != sticky {
+				if got := Decide(State{Status: sticky}, terms, late(outputs), base.Add(2*time.Hour)).Status; got != sticky {
 					t.Errorf("got %s, want %s", got, sticky)
 				}
 			})

@@ -21,7 +21,8 @@ const (
 	// blocks a reorg is most likely to replace.
 	catchUpDepth = 6
 	// trackDepth bounds the block refresh: outputs with this many
-	// confirmations (or conflicting blocks this deep) are settled.
+	// confirmations (or conflicting blocks this deep) are settled, unless
+	// their payment asks for more (see refresh).
 	trackDepth = 100
 	// trackAge bounds the block refresh for outputs that never confirm (a
 	// replaced or dropped transaction stays at 0 confirmations forever).
@@ -63,7 +64,7 @@ func (s *Service) ProcessTx(ctx context.Context, code, txid string) error {
 
 // RefreshCoin re-reads, in one batched pass, every transaction of the coin
 // whose outputs a reorg or a double spend could still change, then applies
-// the deadlines. It runs on every block.
+// the deadlines of the coin's payments. It runs on every block.
 func (s *Service) RefreshCoin(ctx context.Context, code string) error {
 	c, err := s.nodeFor(code)
 	if err != nil {
@@ -72,7 +73,7 @@ func (s *Service) RefreshCoin(ctx context.Context, code string) error {
 	if err := s.refresh(ctx, c, nil); err != nil {
 		return err
 	}
-	return s.CheckDeadlines(ctx)
+	return s.checkDeadlines(ctx, code, false)
 }
 
 // refresh re-reads the coin's unsettled transactions, except those in skip
@@ -80,9 +81,16 @@ func (s *Service) RefreshCoin(ctx context.Context, code string) error {
 func (s *Service) refresh(ctx context.Context, c Coin, skip map[string]bool) error {
 	code := c.Code
 	now := s.now().UTC()
+	// Outputs deeper than trackDepth are still read while their payment
+	// waits for a deeper confirmation or settle depth (up to 1,000).
 	rows, err := s.pool.Query(ctx, `
-		SELECT DISTINCT txid FROM payment_outputs
-		WHERE coin = $1 AND confirmations > $2 AND confirmations < $3 AND first_seen_at > $4`,
+		SELECT txid FROM payment_outputs
+		WHERE coin = $1 AND confirmations > $2 AND confirmations < $3 AND first_seen_at > $4
+		UNION
+		SELECT o.txid FROM payments p JOIN payment_outputs o ON o.payment_id = p.id
+		WHERE p.coin = $1 AND p.status IN ('PENDING', 'PAID') AND NOT p.settled
+			AND o.confirmations >= $3 AND NOT o.conflicted AND o.first_seen_at > $4
+			AND o.confirmations < greatest(p.confirmations_required, p.settle_confirmations)`,
 		code, -trackDepth, trackDepth, now.Add(-trackAge))
 	if err != nil {
 		return fmt.Errorf("payments: refresh %s: %w", code, err)
@@ -160,12 +168,19 @@ func (s *Service) readRound(ctx context.Context, c Coin, r *reader, txids []stri
 		wg       sync.WaitGroup
 		next     = make(chan string)
 	)
+	if len(txids) == 0 {
+		return nil, nil
+	}
+	// One time for the batch, taken before the first call.
+	observedAt, err := s.clock(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for range min(refreshConcurrency, len(txids)) {
 		wg.Go(func() {
 			for txid := range next {
-				observedAt := s.now().UTC()
 				t, err := c.Node.GetTransaction(ctx, txid)
 				var o TxObservation
 				if err == nil {
@@ -200,53 +215,67 @@ func (s *Service) readRound(ctx context.Context, c Coin, r *reader, txids []stri
 // or made while Transient was down, are found. It then moves the cursor,
 // re-reads the unsettled transactions the scan did not list (a receive
 // double-spent before it confirmed leaves listsinceblock altogether) and
-// applies the deadlines: with no hooks at all, this loop alone keeps every
-// payment current.
+// applies the deadlines of the coin's payments: with no hooks at all, this
+// loop alone keeps every payment current.
 func (s *Service) CatchUp(ctx context.Context, code string) error {
 	c, err := s.nodeFor(code)
 	if err != nil {
 		return err
 	}
-	from, err := s.catchUpStart(ctx, c)
+	seen, err := s.scanWallet(ctx, c)
 	if err != nil {
 		return err
 	}
-	observedAt := s.now().UTC()
+	if err := s.refresh(ctx, c, seen); err != nil {
+		return err
+	}
+	return s.checkDeadlines(ctx, code, true)
+}
+
+// scanWallet records what listsinceblock lists from the stored cursor and
+// moves the cursor. It returns the transactions it observed.
+func (s *Service) scanWallet(ctx context.Context, c Coin) (map[string]bool, error) {
+	code := c.Code
+	from, err := s.catchUpStart(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	observedAt, err := s.clock(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
 	res, err := c.Node.ListSinceBlock(ctx, from, catchUpDepth)
 	if err != nil {
-		return &UnavailableError{Coin: code, Err: err}
+		return nil, &UnavailableError{Coin: code, Err: err}
 	}
 	obs, err := newReader(c).fromList(ctx, res, observedAt)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if obs, err = s.dropSettledConflicts(ctx, code, obs); err != nil {
-		return err
+		return nil, err
 	}
 	seen := make(map[string]bool, len(obs))
 	for _, o := range obs {
 		seen[o.TxID] = true
 	}
 	if err := s.observeInBatches(ctx, code, obs); err != nil {
-		return err
+		return nil, err
 	}
 	if res.LastBlock != "" {
 		b, err := c.Node.GetBlock(ctx, res.LastBlock)
 		if err != nil {
-			return &UnavailableError{Coin: code, Err: err}
+			return nil, &UnavailableError{Coin: code, Err: err}
 		}
 		_, err = s.pool.Exec(ctx, `
 			INSERT INTO chain_cursors (coin, block_hash, block_height, updated_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (coin) DO UPDATE SET block_hash = $2, block_height = $3, updated_at = $4`,
 			code, b.Hash, b.Height, s.now().UTC())
 		if err != nil {
-			return fmt.Errorf("payments: save cursor %s: %w", code, err)
+			return nil, fmt.Errorf("payments: save cursor %s: %w", code, err)
 		}
 	}
-	if err := s.refresh(ctx, c, seen); err != nil {
-		return err
-	}
-	return s.CheckDeadlines(ctx)
+	return seen, nil
 }
 
 // dropSettledConflicts leaves out of a catch-up's observations the

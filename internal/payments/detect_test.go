@@ -287,6 +287,8 @@ func TestReplaceByFee(t *testing.T) {
 func TestExpiryThenLatePayment(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	// Created 16 minutes ago by the node's clock: what it pays now is late.
+	e.clock.Advance(-16 * time.Minute)
 	p := e.create(amt("1"), func(r *CreateRequest) { r.ExpiresIn = 15 * time.Minute })
 	if err := e.svc.CheckDeadlines(e.ctx); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,12 @@ const (
 	// settle depth (the coin's default confirmations); its status stays
 	// PAID.
 	EventSettled = "payment.settled"
+	// EventUnsettled is emitted when a reorg takes a settled payment's
+	// outputs below the settle depth while it stays PAID; its status stays
+	// PAID and settled turns false. (A reorg that takes it out of PAID is a
+	// status change, whose event already shows settled false.) It is
+	// followed by a new EventSettled once the depth is reached again.
+	EventUnsettled = "payment.unsettled"
 )
 
 // Event is one change of a payment, stored in the same transaction as the

@@ -43,6 +43,8 @@ type TransactionJSON struct {
 	BlockHash     *string     `json:"block_hash"`
 	BlockHeight   *int64      `json:"block_height"`
 	FirstSeenAt   time.Time   `json:"first_seen_at"`
+	// ReceivedAt is when the node says the transaction reached its wallet.
+	ReceivedAt time.Time `json:"received_at"`
 }
 
 // JSON returns the payment's public representation.
@@ -91,6 +93,7 @@ func (p *Payment) JSON() PaymentJSON {
 			Confirmations: o.Confirmations,
 			State:         o.State(p.Confirmations),
 			FirstSeenAt:   o.FirstSeenAt.UTC(),
+			ReceivedAt:    o.ReceivedAt.UTC(),
 		}
 		if o.BlockHash != "" {
 			hash, height := o.BlockHash, o.BlockHeight

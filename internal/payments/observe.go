@@ -53,7 +53,10 @@ func (s *Service) Observe(ctx context.Context, coin string, obs []TxObservation)
 		if len(ids) == 0 {
 			return nil
 		}
-		now := s.now().UTC().Truncate(time.Microsecond)
+		now, err := s.clock(ctx, tx)
+		if err != nil {
+			return err
+		}
 		if err := recordObservations(ctx, tx, coin, obs, locked, now); err != nil {
 			return err
 		}
@@ -125,10 +128,19 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, p *Payment, now time.Tim
 			return err
 		}
 	}
+	if !p.Settled && wasSettled && prev == StatusPaid && p.Status == StatusPaid {
+		s.log.WarnContext(ctx, "settled payment no longer at its settle depth after a reorg", "payment_id", p.ID,
+			"coin", p.Coin, "confirmations", p.SettleConfirmations)
+		if err := s.emit(ctx, tx, p, EventUnsettled, p.Status, now); err != nil {
+			return err
+		}
+	}
 	if p.PaidLate && !wasLate {
 		s.log.InfoContext(ctx, "expired payment paid late", "payment_id", p.ID, "coin", p.Coin,
 			"amount_received", p.Received.String())
-		if err := s.emit(ctx, tx, p, EventPaidLate, prev, now); err != nil {
+		// The status change to EXPIRED, if it came with the late payment,
+		// has its own event just before.
+		if err := s.emit(ctx, tx, p, EventPaidLate, p.Status, now); err != nil {
 			return err
 		}
 	}
@@ -136,38 +148,10 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, p *Payment, now time.Tim
 }
 
 // CheckDeadlines moves payments whose expiry or monitoring window has passed
-// to EXPIRED or INVALID. The expiry loop calls it periodically; it also runs
-// after every block.
-func (s *Service) CheckDeadlines(ctx context.Context) error {
-	// Microseconds: what PostgreSQL keeps, so the event body and the row agree.
-	now := s.now().UTC().Truncate(time.Microsecond)
-	var window any
-	if s.cfg.MonitoringWindow > 0 {
-		window = now.Add(-s.cfg.MonitoringWindow)
-	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT id FROM payments
-		WHERE (status IN ('UNPAID', 'PARTIAL') AND expires_at <= $1)
-			OR (status = 'PENDING' AND pending_since < $2)
-		ORDER BY id
-		LIMIT 1000`, now, window)
-	if err != nil {
-		return fmt.Errorf("payments: deadlines: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-	if err != nil {
-		return fmt.Errorf("payments: deadlines: %w", err)
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM payments WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids); err != nil {
-			return fmt.Errorf("payments: deadlines: lock: %w", err)
-		}
-		return s.reconcile(ctx, tx, ids, now)
-	})
-}
+// by the database clock to EXPIRED or INVALID, after looking at their coin's
+// node (see checkDeadlines). The expiry loop calls it periodically; it also
+// runs after every block.
+func (s *Service) CheckDeadlines(ctx context.Context) error { return s.checkDeadlines(ctx, "", false) }
 
 // inTx runs fn in a transaction, committing when it returns nil.
 func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {

@@ -23,7 +23,7 @@ func loadOutputs(ctx context.Context, q querier, list []*Payment) error {
 	}
 	rows, err := q.Query(ctx, `
 		SELECT payment_id, txid, vout, amount, confirmations, conflicted, replaceable,
-			coalesce(block_hash, ''), coalesce(block_height, 0), first_seen_at, updated_at
+			coalesce(block_hash, ''), coalesce(block_height, 0), first_seen_at, received_at, updated_at
 		FROM payment_outputs
 		WHERE payment_id = ANY($1)
 		ORDER BY first_seen_at, txid, vout`, ids)
@@ -37,7 +37,7 @@ func loadOutputs(ctx context.Context, q querier, list []*Payment) error {
 		vout   int32
 	)
 	_, err = pgx.ForEachRow(rows, []any{&pid, &o.TxID, &vout, &amount, &o.Confirmations, &o.Conflicted,
-		&o.Replaceable, &o.BlockHash, &o.BlockHeight, &o.FirstSeenAt, &o.UpdatedAt}, func() error {
+		&o.Replaceable, &o.BlockHash, &o.BlockHeight, &o.FirstSeenAt, &o.ReceivedAt, &o.UpdatedAt}, func() error {
 		o.Amount, o.Vout = Amount(amount), uint32(vout)
 		if p := byID[pid]; p != nil {
 			p.Outputs = append(p.Outputs, o)
@@ -70,6 +70,9 @@ type TxObservation struct {
 	// WalletConflicts are the wallet transactions spending an input of this
 	// one, as the node listed them: it and they are observed together.
 	WalletConflicts []string
+	// ReceivedAt is when the node says the transaction reached its wallet.
+	// It is kept from the first observation of each output.
+	ReceivedAt time.Time
 }
 
 // ObservedOutput is one output of an observed transaction paying an address
@@ -94,7 +97,7 @@ func recordObservations(ctx context.Context, tx pgx.Tx, coin string, obs []TxObs
 		newVout                       []int32
 		newAmount, newConf, newHeight []int64
 		newConflicted, newReplace     []bool
-		newObserved                   []time.Time
+		newObserved, newReceived      []time.Time
 		newPayment                    []uuid.UUID
 	)
 	for _, o := range obs {
@@ -119,6 +122,7 @@ func recordObservations(ctx context.Context, tx pgx.Tx, coin string, obs []TxObs
 			newConflicted = append(newConflicted, o.Conflicted)
 			newReplace = append(newReplace, o.Replaceable)
 			newObserved = append(newObserved, o.ObservedAt)
+			newReceived = append(newReceived, o.ReceivedAt)
 			newPayment = append(newPayment, pid)
 		}
 	}
@@ -152,15 +156,16 @@ func recordObservations(ctx context.Context, tx pgx.Tx, coin string, obs []TxObs
 	}
 	_, err = tx.Exec(ctx, `
 		INSERT INTO payment_outputs (coin, txid, vout, payment_id, amount, confirmations, conflicted,
-			replaceable, block_hash, block_height, first_seen_at, observed_at, updated_at)
+			replaceable, block_hash, block_height, first_seen_at, observed_at, updated_at, received_at)
 		SELECT $1, t.txid, t.vout, t.payment_id, t.amount, t.confirmations, t.conflicted,
-			t.replaceable, nullif(t.block_hash, ''), nullif(t.block_height, 0), $2, t.observed_at, $2
+			t.replaceable, nullif(t.block_hash, ''), nullif(t.block_height, 0), $2, t.observed_at, $2, t.received_at
 		FROM unnest($3::text[], $4::int[], $5::uuid[], $6::bigint[], $7::bigint[], $8::bool[], $9::bool[],
-			$10::text[], $11::bigint[], $12::timestamptz[])
-			AS t(txid, vout, payment_id, amount, confirmations, conflicted, replaceable, block_hash, block_height, observed_at)
+			$10::text[], $11::bigint[], $12::timestamptz[], $13::timestamptz[])
+			AS t(txid, vout, payment_id, amount, confirmations, conflicted, replaceable, block_hash, block_height,
+				observed_at, received_at)
 		ON CONFLICT (coin, txid, vout) DO NOTHING`,
 		coin, now, newTx, newVout, newPayment, newAmount, newConf, newConflicted, newReplace,
-		newHash, newHeight, newObserved)
+		newHash, newHeight, newObserved, newReceived)
 	if err != nil {
 		return fmt.Errorf("payments: insert outputs: %w", err)
 	}

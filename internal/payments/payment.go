@@ -87,8 +87,12 @@ type Output struct {
 	Replaceable   bool
 	BlockHash     string
 	BlockHeight   int64
-	FirstSeenAt   time.Time
-	UpdatedAt     time.Time
+	// FirstSeenAt is when Transient first stored the output.
+	FirstSeenAt time.Time
+	// ReceivedAt is when the node says the transaction reached its wallet:
+	// what expiry is decided on.
+	ReceivedAt time.Time
+	UpdatedAt  time.Time
 }
 
 // Fact returns what Decide needs to know about the output.
@@ -98,7 +102,7 @@ func (o Output) Fact() OutputFact {
 		Confirmations: o.Confirmations,
 		Conflicted:    o.Conflicted,
 		Replaceable:   o.Replaceable,
-		FirstSeenAt:   o.FirstSeenAt,
+		ReceivedAt:    o.ReceivedAt,
 	}
 }
 

@@ -30,6 +30,7 @@ func (r *reader) fromTx(ctx context.Context, t *coind.Transaction, at time.Time)
 		BlockHeight:   t.BlockHeight,
 		Replaceable:   t.Replaceable == "yes",
 		ObservedAt:    at,
+		ReceivedAt:    arrival(t.Time, t.BlockTime, at),
 	}
 	seen := make(map[uint32]bool, len(t.Details))
 	for _, d := range t.Details {
@@ -63,6 +64,7 @@ func (r *reader) fromList(ctx context.Context, res *coind.SinceBlock, at time.Ti
 				Replaceable:   e.Replaceable == "yes",
 				Conflicted:    removed,
 				ObservedAt:    at,
+				ReceivedAt:    arrival(e.Time, 0, at),
 			}
 			byTx[e.TxID] = o
 			order = append(order, e.TxID)
@@ -174,4 +176,19 @@ func (r *reader) height(ctx context.Context, hash string) (int64, error) {
 	r.heights[hash] = b.Height
 	r.mu.Unlock()
 	return b.Height, nil
+}
+
+// arrival returns when the node says a transaction reached its wallet: its
+// "time" (the time received, or about the block's time for a transaction the
+// wallet first saw in a block), else the block's time, else at, when
+// Transient asked.
+func arrival(txTime, blockTime int64, at time.Time) time.Time {
+	switch {
+	case txTime > 0:
+		return time.Unix(txTime, 0).UTC()
+	case blockTime > 0:
+		return time.Unix(blockTime, 0).UTC()
+	default:
+		return at
+	}
 }

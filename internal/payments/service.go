@@ -343,6 +343,9 @@ func (s *Service) validate(req CreateRequest, now time.Time) (*Payment, Coin, er
 			return nil, Coin{}, &Error{Code: CodeInvalidConfirmations, Field: "confirmations",
 				Message: fmt.Sprintf("confirmations must be at least 1: %s does not accept unconfirmed payments on this server (%s_ZERO_CONF is off)", coin.Code, coin.Code)}
 		}
+		if err := s.checkConfirmationTime(coin.Code, p.Confirmations); err != nil {
+			return nil, Coin{}, err
+		}
 	}
 	p.SettleConfirmations = max(coin.Confirmations, p.Confirmations)
 	if req.SettleConfirmations != nil {
@@ -460,4 +463,22 @@ func (s *Service) present(p *Payment) {
 		scheme = c.URIScheme
 	}
 	p.URI = BIP21(scheme, p.Address, p.Amount)
+}
+
+// checkConfirmationTime refuses confirmations that the coin is not expected
+// to reach within the monitoring window: a payment is watched for the
+// window, and one that asks for more depth than the chain makes in that
+// time cannot be expected to become PAID in it.
+func (s *Service) checkConfirmationTime(code string, n int64) error {
+	w := s.cfg.MonitoringWindow
+	if w <= 0 {
+		return nil
+	}
+	if d := coind.ConfirmationTime(code, n); d > w {
+		interval := coind.BlockInterval(code)
+		return &Error{Code: CodeInvalidConfirmations, Field: "confirmations",
+			Message: fmt.Sprintf("confirmations %d take about %s on %s (a block every %s), longer than the monitoring window of %s; ask for at most %d",
+				n, d, code, interval, w, int64(w/interval))}
+	}
+	return nil
 }

@@ -89,7 +89,7 @@ const getWithOutputsSQL = `
 		coalesce(p.order_id, ''), p.metadata, p.created_at, p.updated_at, coalesce(p.callback_url, ''),
 		coalesce(p.redirect_url, ''), p.settle_confirmations, p.settled,
 		o.txid, o.vout, o.amount, o.confirmations, o.conflicted, o.replaceable,
-		coalesce(o.block_hash, ''), coalesce(o.block_height, 0), o.first_seen_at, o.updated_at
+		coalesce(o.block_hash, ''), coalesce(o.block_height, 0), o.first_seen_at, o.received_at, o.updated_at
 	FROM payments p LEFT JOIN payment_outputs o ON o.payment_id = p.id
 	WHERE p.id = $1
 	ORDER BY o.first_seen_at, o.txid, o.vout`
@@ -117,9 +117,10 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Payment, error) {
 		blockHash   string
 		blockHeight int64
 		firstSeen   *time.Time
+		received    *time.Time
 		updated     *time.Time
 	)
-	dest := append(ps.dest(), &txid, &vout, &amount, &confs, &conflicted, &replaceable, &blockHash, &blockHeight, &firstSeen, &updated)
+	dest := append(ps.dest(), &txid, &vout, &amount, &confs, &conflicted, &replaceable, &blockHash, &blockHeight, &firstSeen, &received, &updated)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("payments: get %s: %w", id, err)
@@ -128,7 +129,7 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Payment, error) {
 		if txid != nil {
 			outputs = append(outputs, Output{TxID: *txid, Vout: uint32(*vout), Amount: Amount(*amount), Confirmations: *confs,
 				Conflicted: *conflicted, Replaceable: *replaceable, BlockHash: blockHash, BlockHeight: blockHeight,
-				FirstSeenAt: *firstSeen, UpdatedAt: *updated})
+				FirstSeenAt: *firstSeen, ReceivedAt: *received, UpdatedAt: *updated})
 		}
 	}
 	if err := rows.Err(); err != nil {

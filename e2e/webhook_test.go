@@ -149,9 +149,7 @@ func TestWebhooksSurviveSIGKILL(t *testing.T) {
 	if _, err := node.Mine(context.Background(), 2); err != nil {
 		t.Fatal(err)
 	}
-	// After a SIGKILL the new process first waits out the dead one's
-	// leadership (River re-elects within about 15 s) before the catch-up
-	// loop runs again.
+	// The restarted process scans the chain at once.
 	for _, p := range ps {
 		d.waitStatus(p.ID, "PAID", time.Minute)
 	}

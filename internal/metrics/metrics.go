@@ -291,6 +291,20 @@ func (m *Metrics) WorkerMiddleware() rivertype.WorkerMiddleware {
 	})
 }
 
+// LoopRun counts and times one run of a loop that each process runs itself
+// (the catch-up scan, the deadline check), as a job of that kind.
+func (m *Metrics) LoopRun(kind string, err error, d time.Duration) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.jobs.WithLabelValues(kind, result).Inc()
+	m.jobDuration.WithLabelValues(kind).Observe(d.Seconds())
+}
+
 func (m *Metrics) jobWorked(job *rivertype.JobRow, err error, d time.Duration) {
 	if m == nil {
 		return

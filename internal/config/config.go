@@ -82,10 +82,12 @@ type Config struct {
 	AddressPoolSize     int
 	AddressPoolLowWater int
 
-	WebhookURL          string
-	WebhookSecret       string
-	WebhookMaxAge       time.Duration
-	WebhookLogRetention time.Duration
+	WebhookURL    string
+	WebhookSecret string
+	WebhookMaxAge time.Duration
+	// WebhookRetention is how long the delivery log is kept
+	// (WEBHOOK_RETENTION, or its former name WEBHOOK_LOG_RETENTION).
+	WebhookRetention    time.Duration
 	WebhookAllowPrivate bool
 	WebhookWorkers      int
 
@@ -140,7 +142,7 @@ func Load(getenv func(string) string, envFile string) (*Config, error) {
 		WebhookURL:            p.webhookURL("PAYMENT_WEBHOOK_URL"),
 		WebhookSecret:         p.get("PAYMENT_WEBHOOK_SECRET"),
 		WebhookMaxAge:         p.duration("WEBHOOK_MAX_AGE", 72*time.Hour, time.Minute, 90*24*time.Hour),
-		WebhookLogRetention:   p.duration("WEBHOOK_LOG_RETENTION", 30*24*time.Hour, time.Hour, 3650*24*time.Hour),
+		WebhookRetention:      p.duration(p.firstSet("WEBHOOK_RETENTION", "WEBHOOK_LOG_RETENTION"), 60*24*time.Hour, time.Hour, 3650*24*time.Hour),
 		WebhookAllowPrivate:   p.boolean("WEBHOOK_ALLOW_PRIVATE", false),
 		WebhookWorkers:        p.intRange("WEBHOOK_WORKERS", 32, 1, 1000),
 		HTTPDrainTimeout:      p.duration("HTTP_DRAIN_TIMEOUT", 15*time.Second, time.Second, 10*time.Minute),
@@ -250,6 +252,17 @@ type parser struct {
 }
 
 func (p *parser) get(key string) string { return strings.TrimSpace(p.getenv(key)) }
+
+// firstSet returns the first of keys that is set, or the first key when
+// none is: a setting's current name, then its former names.
+func (p *parser) firstSet(keys ...string) string {
+	for _, k := range keys {
+		if p.get(k) != "" {
+			return k
+		}
+	}
+	return keys[0]
+}
 
 func (p *parser) fail(key, want string) {
 	p.errs = append(p.errs, fmt.Errorf("config: %s: want %s", key, want))

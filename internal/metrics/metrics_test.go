@@ -86,6 +86,7 @@ func TestNilMetricsDoNothing(t *testing.T) {
 	m.WatchStreams(func() int { return 1 })
 	m.AddressPoolReady("LTC", 1)
 	m.LoopRun("catch_up", nil, time.Millisecond)
+	m.WebhookSwept("dead")
 	if m.NodeObserver("LTC") != nil {
 		t.Error("a nil Metrics gives a node observer")
 	}
@@ -95,11 +96,12 @@ func TestNilMetricsDoNothing(t *testing.T) {
 	}
 }
 
-func TestLoopRun(t *testing.T) {
+func TestLoopRunAndSwept(t *testing.T) {
 	m := New()
 	m.LoopRun(payments.LoopCatchUp, nil, time.Millisecond)
 	m.LoopRun(payments.LoopCatchUp, errors.New("node down"), time.Millisecond)
 	m.LoopRun(payments.LoopDeadlines, nil, time.Millisecond)
+	m.WebhookSwept("requeued")
 	for _, c := range []struct {
 		name   string
 		labels map[string]string
@@ -109,6 +111,7 @@ func TestLoopRun(t *testing.T) {
 		{"transient_jobs_total", map[string]string{"kind": "catch_up", "result": "error"}, 1},
 		{"transient_jobs_total", map[string]string{"kind": "deadlines", "result": "ok"}, 1},
 		{"transient_job_duration_seconds", map[string]string{"kind": "catch_up"}, 2},
+		{"transient_webhook_swept_total", map[string]string{"action": "requeued"}, 1},
 	} {
 		if got := value(t, m.Registry(), c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

@@ -70,9 +70,11 @@ type Config struct {
 	// (WEBHOOK_MAX_AGE); a delivery whose next attempt would fall later is
 	// dead. Default 72 h.
 	MaxAge time.Duration
-	// LogRetention is how long attempts stay in the delivery log
-	// (WEBHOOK_LOG_RETENTION); older ones are pruned hourly. Default 30 days.
-	LogRetention time.Duration
+	// Retention is how long the delivery log is kept (WEBHOOK_RETENTION):
+	// hourly, finished deliveries completed longer ago are deleted with
+	// their attempts, and older attempts of deliveries still pending.
+	// Default 60 days.
+	Retention time.Duration
 	// AllowPrivate lets per-payment destinations (CallbackURL, Extra) connect
 	// to loopback, private, link-local, unspecified and other non-public
 	// addresses (WEBHOOK_ALLOW_PRIVATE). Off by default, because those
@@ -90,6 +92,10 @@ type Config struct {
 	Logger *slog.Logger
 	// UserAgent is sent with every request. Default "Transient-Webhook/1".
 	UserAgent string
+	// Swept, when set, is called for every delivery Sweep finds without a
+	// job, with what it did ("requeued" or "dead"). It must be fast and not
+	// block.
+	Swept func(action string)
 	// Observe, when set, is called after every attempt with the
 	// destination's kind, the attempt's result ("delivered", "retry",
 	// "failed", "dead" or "interrupted") and how long it took, for metrics.
@@ -99,10 +105,10 @@ type Config struct {
 
 // Config defaults.
 const (
-	DefaultTimeout      = 10 * time.Second
-	DefaultMaxAge       = 72 * time.Hour
-	DefaultLogRetention = 30 * 24 * time.Hour
-	DefaultUserAgent    = "Transient-Webhook/1"
+	DefaultTimeout   = 10 * time.Second
+	DefaultMaxAge    = 72 * time.Hour
+	DefaultRetention = 60 * 24 * time.Hour
+	DefaultUserAgent = "Transient-Webhook/1"
 )
 
 // withDefaults returns c with every zero field set to its default.
@@ -113,8 +119,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxAge <= 0 {
 		c.MaxAge = DefaultMaxAge
 	}
-	if c.LogRetention <= 0 {
-		c.LogRetention = DefaultLogRetention
+	if c.Retention <= 0 {
+		c.Retention = DefaultRetention
 	}
 	if c.Backoff == nil {
 		c.Backoff = DefaultBackoff
@@ -331,7 +337,7 @@ type Delivery struct {
 	URL       string
 	Kind      string
 	State     State
-	// Attempts are oldest first. Attempts older than Config.LogRetention
+	// Attempts are oldest first. Attempts older than Config.Retention
 	// have been pruned, so the first one listed may not be number 1.
 	Attempts  []Attempt
 	CreatedAt time.Time

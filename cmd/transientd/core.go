@@ -64,6 +64,9 @@ func newCore(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metric
 		AllowPrivate: cfg.WebhookAllowPrivate,
 		Logger:       log,
 	}
+	if len(cfg.WebhookRetrySchedule) > 0 {
+		wcfg.Backoff = webhook.ScheduleBackoff(cfg.WebhookRetrySchedule)
+	}
 	if m != nil {
 		wcfg.Observe = m.WebhookAttempt
 		wcfg.Swept = m.WebhookSwept

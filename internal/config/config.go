@@ -90,6 +90,9 @@ type Config struct {
 	WebhookRetention    time.Duration
 	WebhookAllowPrivate bool
 	WebhookWorkers      int
+	// WebhookRetrySchedule is the delay after each failed attempt, the last
+	// repeated (WEBHOOK_RETRY_SCHEDULE); nil means the default schedule.
+	WebhookRetrySchedule []time.Duration
 
 	// HTTPDrainTimeout bounds how long in-flight requests may take to
 	// finish after SIGTERM; JobDrainTimeout how long running jobs may take
@@ -145,6 +148,7 @@ func Load(getenv func(string) string, envFile string) (*Config, error) {
 		WebhookRetention:      p.duration(p.firstSet("WEBHOOK_RETENTION", "WEBHOOK_LOG_RETENTION"), 60*24*time.Hour, time.Hour, 3650*24*time.Hour),
 		WebhookAllowPrivate:   p.boolean("WEBHOOK_ALLOW_PRIVATE", false),
 		WebhookWorkers:        p.intRange("WEBHOOK_WORKERS", 32, 1, 1000),
+		WebhookRetrySchedule:  p.durations("WEBHOOK_RETRY_SCHEDULE", 10*time.Millisecond, 24*time.Hour),
 		HTTPDrainTimeout:      p.duration("HTTP_DRAIN_TIMEOUT", 15*time.Second, time.Second, 10*time.Minute),
 		JobDrainTimeout:       p.duration("JOB_DRAIN_TIMEOUT", 10*time.Second, time.Second, 10*time.Minute),
 	}
@@ -410,6 +414,21 @@ func (p *parser) duration(key string, def, lo, hi time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// durations accepts a comma-separated list of durations, each from lo to
+// hi; empty means nil.
+func (p *parser) durations(key string, lo, hi time.Duration) []time.Duration {
+	var out []time.Duration
+	for _, v := range p.list(key) {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < lo || d > hi {
+			p.failValue(key, p.get(key), fmt.Sprintf("a comma-separated list of durations such as 10s,1m,5m,30m,1h, each from %s to %s", lo, hi))
+			return nil
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 func (p *parser) oneOf(key, def string, allowed ...string) string {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,6 +119,27 @@ func TestWebhookRetentionNames(t *testing.T) {
 				t.Errorf("WebhookRetention = %s, want %s", c.WebhookRetention, tc.want)
 			}
 		})
+	}
+}
+
+func TestWebhookRetrySchedule(t *testing.T) {
+	kv := minimal()
+	if c, err := Load(env(kv), ""); err != nil || c.WebhookRetrySchedule != nil {
+		t.Fatalf("default: got %v, %v; want nil (the built-in schedule)", c.WebhookRetrySchedule, err)
+	}
+	kv["WEBHOOK_RETRY_SCHEDULE"] = "50ms, 300ms,1.5s"
+	c, err := Load(env(kv), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(c.WebhookRetrySchedule); got != "[50ms 300ms 1.5s]" {
+		t.Errorf("schedule = %s, want [50ms 300ms 1.5s]", got)
+	}
+	for _, bad := range []string{"10s,soon", "1ms", "48h"} {
+		kv["WEBHOOK_RETRY_SCHEDULE"] = bad
+		if _, err := Load(env(kv), ""); err == nil || !strings.Contains(err.Error(), "WEBHOOK_RETRY_SCHEDULE") {
+			t.Errorf("%q: got %v, want an error naming WEBHOOK_RETRY_SCHEDULE", bad, err)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@
 #   make pay PAYMENT=<id> [AMOUNT=]  pay a payment from the dev miner wallet
 #   make mine [BLOCKS=1]             mine blocks on the dev chain
 #   make test                        what CI runs: gofmt, go vet, go test -race
+#   make chaos                       the long fault-injection suite; prints the invariant report
 #   make bench                       the benchmark: writes docs/benchmarks.md
 
 SHELL := /bin/bash
@@ -13,7 +14,7 @@ GOFMT ?= $(dir $(GO))gofmt
 BLOCKS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench build pay mine fmt vet deps clean
+.PHONY: help run test chaos bench build pay mine fmt vet deps clean
 
 help: ## list the targets
 	@echo 'usage: make TARGET'
@@ -25,6 +26,9 @@ run: deps build ## run the local stack (PostgreSQL, litecoind regtest, transient
 
 test: ## install what is missing, then gofmt -l, go vet and go test -race on every package (what CI runs)
 	@scripts/test.sh
+
+chaos: deps ## the long fault-injection suite (e2e/chaos_test.go, CHAOS_LONG=1): crash storms, receiver, PostgreSQL and node restarts; prints the invariant report
+	set -o pipefail; CHAOS_LONG=1 $(GO) test -race -count=1 -timeout 60m -v -run 'TestChaos' ./e2e/ 2>&1 | grep -E '^(chaos|=== RUN|--- |PASS|FAIL|ok)|chaos_test.go'
 
 bench: deps build ## measure the local stack beside the limits of its parts (several minutes); writes docs/benchmarks.md
 	@./bin/transient-dev bench

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -283,7 +284,7 @@ func (r invariantReport) String() string {
 //     starting where the one before ended, and the last ends at the
 //     payment's status: one event per status change;
 //   - every event reached the receiver at least once (it dedupes on the
-//     event id);
+//     event id), with its sequence number;
 //   - no delivery attempt number reached the receiver twice.
 func (c *chaos) check(timeout time.Duration) invariantReport {
 	c.t.Helper()
@@ -439,9 +440,15 @@ func (c *chaos) inspect() invariantReport {
 		lastStatus               string
 		eventIDs                 []string
 	)
+	c.hooks.mu.Lock()
+	received := maps.Clone(c.hooks.sequences)
+	c.hooks.mu.Unlock()
 	_, err = pgx.ForEachRow(rows, []any{&evID, &pid, &seq, &prevStatus, &status}, func() error {
 		r.Events++
 		eventIDs = append(eventIDs, evID)
+		if got, ok := received[evID]; ok && got != int64(seq) {
+			bad("event %s reached the receiver with sequence %d, want %d", evID, got, seq)
+		}
 		if pid != lastPayment {
 			lastPayment, lastSeq, lastStatus = pid, 0, "UNPAID"
 		}
@@ -515,5 +522,44 @@ func TestChaosCrashStorm(t *testing.T) {
 	}
 	if chaosLong {
 		fmt.Printf("chaos crash storm: %d SIGKILLs; %s\n", n, r)
+	}
+}
+
+// TestChaosReceiverDown keeps the webhook receiver down (503) for what the
+// retry schedule calls an hour, scaled down through WEBHOOK_RETRY_SCHEDULE
+// (1/400: 25ms,150ms,750ms,4.5s,9s; 1/100 in the long run), while payments
+// are paid and confirmed; after it comes back every event arrives, each
+// with its sequence number, and the invariants hold.
+func TestChaosReceiverDown(t *testing.T) {
+	schedule, hour, perRound := "25ms,150ms,750ms,4.5s,9s", 9*time.Second, 8
+	if chaosLong {
+		schedule, hour, perRound = "100ms,600ms,3s,18s,36s", 36*time.Second, 100
+	}
+	c := newChaos(t, 2, "", "WEBHOOK_RETRY_SCHEDULE="+schedule)
+	c.hooks.down.Store(true)
+	start := time.Now()
+	c.payRound(perRound)
+	c.mine(1)
+	c.payRound(perRound)
+	c.mine(2)
+	waitFor(t, 2*hour, func() bool { return time.Since(start) >= hour }, func() string { return "" })
+	c.hooks.mu.Lock()
+	refused := c.hooks.refused
+	c.hooks.mu.Unlock()
+	var retried int
+	if err := c.pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM webhook_deliveries WHERE state = 'pending' AND attempts >= 3`).Scan(&retried); err != nil {
+		t.Fatal(err)
+	}
+	if refused == 0 || retried == 0 {
+		t.Fatalf("while the receiver was down: %d requests refused, %d deliveries tried 3 times or more; want both", refused, retried)
+	}
+	c.hooks.down.Store(false)
+	back := time.Now()
+	r := c.check(2 * hour)
+	t.Logf("receiver down for %s (the schedule's hour): %d requests refused, %d deliveries tried 3+ times; all in %s after it came back; %s",
+		hour, refused, retried, time.Since(back).Round(time.Millisecond), r)
+	if chaosLong {
+		fmt.Printf("chaos receiver down: %d refused; %s\n", refused, r)
 	}
 }

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -562,4 +565,106 @@ func TestChaosReceiverDown(t *testing.T) {
 	if chaosLong {
 		fmt.Printf("chaos receiver down: %d refused; %s\n", refused, r)
 	}
+}
+
+// TestChaosPostgresRestart crashes PostgreSQL (a throwaway cluster the test
+// runs itself) in the middle of a stream of payments: while it is down
+// the API answers a fast 503 JSON error and the notify hook exits
+// non-zero; a payment made meanwhile is found once it is back, with no
+// operator, and the invariants hold.
+func TestChaosPostgresRestart(t *testing.T) {
+	downFor, perRound := 5*time.Second, 8
+	if chaosLong {
+		downFor, perRound = 30*time.Second, 100
+	}
+	pg := startCluster(t)
+	c := newChaos(t, 2, pg.url())
+	c.payRound(perRound)
+	c.mine(1)
+	first := c.created[0]
+
+	took := pg.crash()
+	crashed := time.Now()
+	// Paid while the database is away; only the catch-up can find it.
+	during := payment{}
+	for _, p := range c.created {
+		if c.planOf(uuid.MustParse(p.ID)) == "expire" {
+			continue
+		}
+		during = p
+	}
+	for _, d := range c.daemons {
+		for _, req := range []struct{ method, path, body string }{
+			{"GET", "/payments/" + first.ID, ""},
+			{"POST", "/payments", `{"currency":"LTC","amount":"0.01"}`},
+		} {
+			start := time.Now()
+			var e struct {
+				Error struct {
+					Code string `json:"code"`
+				} `json:"error"`
+			}
+			code, err := apiCallRaw(d, req.method, req.path, req.body, &e)
+			if elapsed := time.Since(start); err != nil || code != http.StatusServiceUnavailable || e.Error.Code == "" || elapsed > 3*time.Second {
+				t.Errorf("%s %s with the database down: %d %+v %v in %s; want a fast 503 JSON error with a code",
+					req.method, req.path, code, e, err, elapsed.Round(time.Millisecond))
+			}
+		}
+	}
+	txid, err := c.node.Send(context.Background(), regtest.MinerWallet, during.Address, chaosPaymentAmount, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runHook(t, c.daemons[0], "notify-tx", txid); code == 0 {
+		t.Errorf("notify-tx with the database down exited 0: %s", out)
+	}
+	waitFor(t, time.Minute, func() bool { return time.Since(crashed) >= downFor }, func() string { return "" })
+	pg.start()
+	back := time.Now()
+
+	c.payRound(perRound)
+	c.mine(2)
+	r := c.check(time.Minute)
+	t.Logf("PostgreSQL crashed (immediate stop in %s) and down for %s; back to all invariants %s after it restarted; %s",
+		took.Round(time.Millisecond), downFor, time.Since(back).Round(time.Millisecond), r)
+	if chaosLong {
+		fmt.Printf("chaos PostgreSQL restart: down %s; %s\n", downFor, r)
+	}
+}
+
+// apiCallRaw is apiCall that decodes the body whatever the status.
+func apiCallRaw(d *daemon, method, path, body string, out any) (int, error) {
+	req, err := http.NewRequest(method, d.url+path, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	client := http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
+}
+
+// runHook runs a hook binary (notify-tx or notify-block) at d as the node
+// would, and returns its exit code and output.
+func runHook(t *testing.T, d *daemon, name, hash string) (int, string) {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "notify.env")
+	if err := os.WriteFile(cfg, []byte("TRANSIENT_URL="+d.url+"\nNOTIFY_TOKEN="+notifyToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin(name), "-config", cfg, "LTC", hash).CombinedOutput()
+	if err == nil {
+		return 0, string(out)
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), string(out)
+	}
+	t.Fatalf("%s: %v", name, err)
+	return 0, ""
 }

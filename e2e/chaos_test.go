@@ -668,3 +668,60 @@ func runHook(t *testing.T, d *daemon, name, hash string) (int, string) {
 	t.Fatalf("%s: %v", name, err)
 	return 0, ""
 }
+
+// TestChaosNodeRestart stops the node in the middle of a stream of
+// payments, keeps it down for a while (5 s; a minute in the long run) and
+// starts it again: meanwhile reads still answer and creating a payment,
+// which needs the node, answers a fast 503 JSON error; afterwards the
+// processes resume with no operator and the invariants hold.
+func TestChaosNodeRestart(t *testing.T) {
+	downFor, perRound := 5*time.Second, 8
+	if chaosLong {
+		downFor, perRound = time.Minute, 100
+	}
+	c := newChaos(t, 2, "")
+	c.payRound(perRound)
+	c.mine(1)
+	ctx := context.Background()
+	if err := c.node.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	for _, d := range c.daemons {
+		var got struct {
+			Payment payment `json:"payment"`
+		}
+		if code, err := apiCallRaw(d, "GET", "/payments/"+c.created[0].ID, "", &got); err != nil || code != http.StatusOK {
+			t.Errorf("GET a payment with the node down: %d %v, want 200 from the database", code, err)
+		}
+		start := time.Now()
+		var e struct {
+			Error struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		code, err := apiCallRaw(d, "POST", "/payments", `{"currency":"LTC","amount":"0.01"}`, &e)
+		if elapsed := time.Since(start); err != nil || code != http.StatusServiceUnavailable || e.Error.Code == "" || elapsed > 3*time.Second {
+			t.Errorf("POST /payments with the node down: %d %+v %v in %s; want a fast 503 JSON error with a code",
+				code, e, err, elapsed.Round(time.Millisecond))
+		}
+	}
+	waitFor(t, 2*time.Minute, func() bool { return time.Since(stopped) >= downFor }, func() string { return "" })
+	if err := c.node.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{regtest.MinerWallet, regtest.MerchantWallet} {
+		if err := c.node.LoadWallet(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	back := time.Now()
+	c.payRound(perRound)
+	c.mine(2)
+	r := c.check(time.Minute)
+	t.Logf("node stopped for %s; back to all invariants %s after it restarted; %s",
+		downFor, time.Since(back).Round(time.Millisecond), r)
+	if chaosLong {
+		fmt.Printf("chaos node restart: down %s; %s\n", downFor, r)
+	}
+}

@@ -33,7 +33,8 @@ import (
 // a PostgreSQL or node restart), and ends every scenario with the same
 // invariant check (chaos.check). The short versions run with the rest of
 // the package; CHAOS_LONG=1 (make chaos) runs the long ones and prints the
-// invariant report.
+// invariant report. The scenarios run in parallel with each other (each has
+// its own node, database and processes), after the package's other tests.
 
 // chaosLong tells whether the long versions run.
 var chaosLong = os.Getenv("CHAOS_LONG") != ""
@@ -500,6 +501,7 @@ func (c *chaos) planOf(id uuid.UUID) string {
 // expire) and blocks are mined, killing a random process with SIGKILL every
 // 1–3 s and starting it again; then the invariants.
 func TestChaosCrashStorm(t *testing.T) {
+	t.Parallel()
 	// Short: rounds of 8 payments for at least 10 s; long: 1,000 payments.
 	perRound, minRounds, minStorm := 8, 3, 10*time.Second
 	if chaosLong {
@@ -534,6 +536,7 @@ func TestChaosCrashStorm(t *testing.T) {
 // are paid and confirmed; after it comes back every event arrives, each
 // with its sequence number, and the invariants hold.
 func TestChaosReceiverDown(t *testing.T) {
+	t.Parallel()
 	schedule, hour, perRound := "25ms,150ms,750ms,4.5s,9s", 9*time.Second, 8
 	if chaosLong {
 		schedule, hour, perRound = "100ms,600ms,3s,18s,36s", 36*time.Second, 100
@@ -573,6 +576,7 @@ func TestChaosReceiverDown(t *testing.T) {
 // non-zero; a payment made meanwhile is found once it is back, with no
 // operator, and the invariants hold.
 func TestChaosPostgresRestart(t *testing.T) {
+	t.Parallel()
 	downFor, perRound := 5*time.Second, 8
 	if chaosLong {
 		downFor, perRound = 30*time.Second, 100
@@ -675,6 +679,7 @@ func runHook(t *testing.T, d *daemon, name, hash string) (int, string) {
 // which needs the node, answers a fast 503 JSON error; afterwards the
 // processes resume with no operator and the invariants hold.
 func TestChaosNodeRestart(t *testing.T) {
+	t.Parallel()
 	downFor, perRound := 5*time.Second, 8
 	if chaosLong {
 		downFor, perRound = time.Minute, 100

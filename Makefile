@@ -27,8 +27,10 @@ run: deps build ## run the local stack (PostgreSQL, litecoind regtest, transient
 test: ## install what is missing, then gofmt -l, go vet and go test -race on every package (what CI runs)
 	@scripts/test.sh
 
-chaos: deps ## the long fault-injection suite (e2e/chaos_test.go, CHAOS_LONG=1): crash storms, receiver, PostgreSQL and node restarts; prints the invariant report
-	set -o pipefail; CHAOS_LONG=1 $(GO) test -race -count=1 -timeout 60m -v -run 'TestChaos' ./e2e/ 2>&1 | grep -E '^(chaos|=== RUN|--- |PASS|FAIL|ok)|chaos_test.go'
+chaos: deps ## the long fault-injection suite (e2e/chaos_test.go, CHAOS_LONG=1): crash storms, receiver, PostgreSQL and node restarts; prints the invariant report (full log: .cache/chaos.log)
+	@mkdir -p .cache
+	set -o pipefail; CHAOS_LONG=1 $(GO) test -race -count=1 -timeout 60m -v -run 'TestChaos' ./e2e/ 2>&1 | tee .cache/chaos.log | grep -E '^(chaos|=== RUN|--- |PASS|FAIL|ok)|chaos_test.go'; \
+		status=$$?; echo "full output: .cache/chaos.log"; exit $$status
 
 bench: deps build ## measure the local stack beside the limits of its parts (several minutes); writes docs/benchmarks.md
 	@./bin/transient-dev bench

@@ -4,6 +4,7 @@
 #   make pay PAYMENT=<id> [AMOUNT=]  pay a payment from the dev miner wallet
 #   make mine [BLOCKS=1]             mine blocks on the dev chain
 #   make test                        what CI runs: gofmt, go vet, go test -race
+#   make chaos                       the long fault-injection suite; prints the invariant report
 #   make bench                       the benchmark: writes docs/benchmarks.md
 #   make fuzz [FUZZTIME=30s]         run every fuzz target for a while
 
@@ -14,7 +15,7 @@ GOFMT ?= $(dir $(GO))gofmt
 BLOCKS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test fuzz bench build pay mine fmt vet deps clean
+.PHONY: help run test chaos fuzz bench build pay mine fmt vet deps clean
 
 help: ## list the targets
 	@echo 'usage: make TARGET'
@@ -26,6 +27,11 @@ run: deps build ## run the local stack (PostgreSQL, litecoind regtest, transient
 
 test: ## install what is missing, then gofmt -l, go vet and go test -race on every package (what CI runs)
 	@scripts/test.sh
+
+chaos: deps ## the long fault-injection suite (e2e/chaos_test.go, CHAOS_LONG=1): crash storms, receiver, PostgreSQL and node restarts; prints the invariant report (full log: .cache/chaos.log)
+	@mkdir -p .cache
+	set -o pipefail; CHAOS_LONG=1 $(GO) test -race -count=1 -timeout 60m -v -run 'TestChaos' ./e2e/ 2>&1 | tee .cache/chaos.log | grep -E '^(chaos|=== RUN|--- |PASS|FAIL|ok)|chaos_test.go'; \
+		status=$$?; echo "full output: .cache/chaos.log"; exit $$status
 
 fuzz: ## run every fuzz target FUZZTIME each (default 30s; FUZZ=regexp picks targets) and report time, inputs tried and failures
 	@FUZZTIME='$(FUZZTIME)' FUZZ='$(FUZZ)' scripts/fuzz.sh

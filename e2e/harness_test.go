@@ -65,6 +65,8 @@ type daemon struct {
 	url  string
 	env  []string
 	logs *syncBuffer
+
+	mu   sync.Mutex // guards cmd and done, which a restart replaces
 	done chan struct{}
 }
 
@@ -104,58 +106,78 @@ func startDaemon(t *testing.T, env ...string) *daemon {
 
 func (d *daemon) start() {
 	d.t.Helper()
-	d.cmd = exec.Command(bin("transientd"))
-	d.cmd.Env = d.env
-	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := d.cmd.Start(); err != nil {
+	if err := d.tryStart(); err != nil {
 		d.t.Fatal(err)
 	}
-	d.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(d.cmd, d.done)
+}
+
+// tryStart starts the process and waits until it answers HTTP; unlike start
+// it may be called from any goroutine.
+func (d *daemon) tryStart() error {
+	cmd := exec.Command(bin("transientd"))
+	cmd.Env = d.env
+	cmd.Stdout, cmd.Stderr = d.logs, d.logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	d.mu.Lock()
+	d.cmd, d.done = cmd, done
+	d.mu.Unlock()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
-		case <-d.done:
-			d.t.Fatalf("transientd exited at start:\n%s", d.logs.String())
+		case <-done:
+			return fmt.Errorf("transientd exited at start:\n%s", d.logs.String())
 		default:
 		}
 		resp, err := http.Get(d.url + "/payments/00000000-0000-0000-0000-000000000000")
 		if err == nil {
 			resp.Body.Close()
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			d.t.Fatalf("transientd did not answer within 30s:\n%s", d.logs.String())
+			return fmt.Errorf("transientd did not answer within 30s:\n%s", d.logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
+// proc returns the current process and the channel closed when it exits.
+func (d *daemon) proc() (*exec.Cmd, chan struct{}) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cmd, d.done
+}
+
 // stop sends SIGTERM and waits for the process to exit.
 func (d *daemon) stop() {
-	if d.cmd == nil || d.cmd.Process == nil {
+	cmd, done := d.proc()
+	if cmd == nil || cmd.Process == nil {
 		return
 	}
 	select {
-	case <-d.done:
+	case <-done:
 		return
 	default:
 	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-d.done:
+	case <-done:
 	case <-time.After(40 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.done
+		_ = cmd.Process.Kill()
+		<-done
 		d.t.Errorf("transientd did not stop within 40s of SIGTERM")
 	}
 }
 
 // kill ends the process with SIGKILL, as a crash would.
 func (d *daemon) kill() {
-	_ = d.cmd.Process.Kill()
-	<-d.done
+	cmd, done := d.proc()
+	_ = cmd.Process.Kill()
+	<-done
 }
 
 // restart starts the process again with the same settings and address.

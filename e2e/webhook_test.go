@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,11 +39,17 @@ type hookLog struct {
 	// it may block (a receiver stuck on one request).
 	hold func(n int)
 	n    int
+	// down makes the receiver answer 503 to everything (refused counts
+	// those answers); sequences holds each received event's sequence
+	// number, read from its body.
+	down      atomic.Bool
+	refused   int
+	sequences map[string]int64
 }
 
 func startHookLog(t *testing.T, delay time.Duration) *hookLog {
 	t.Helper()
-	h := &hookLog{t: t, delay: delay, events: map[string]int{}, attempts: map[string]int{}}
+	h := &hookLog{t: t, delay: delay, events: map[string]int{}, attempts: map[string]int{}, sequences: map[string]int64{}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +68,19 @@ func startHookLog(t *testing.T, delay time.Duration) *hookLog {
 		if r.Context().Err() != nil {
 			return // the sender is gone: this request was never answered
 		}
+		if h.down.Load() {
+			h.mu.Lock()
+			h.refused++
+			h.mu.Unlock()
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		var ev struct {
+			Sequence int64 `json:"sequence"`
+		}
+		_ = json.Unmarshal(body, &ev)
 		h.mu.Lock()
+		h.sequences[r.Header.Get("X-Transient-Event-Id")] = ev.Sequence
 		if webhooksig.Verify([]byte(webhookSecret), r.Header.Get(webhooksig.Header), body, time.Now(), time.Minute) != nil {
 			h.badSig++
 		}
@@ -149,9 +169,7 @@ func TestWebhooksSurviveSIGKILL(t *testing.T) {
 	if _, err := node.Mine(context.Background(), 2); err != nil {
 		t.Fatal(err)
 	}
-	// After a SIGKILL the new process first waits out the dead one's
-	// leadership (River re-elects within about 15 s) before the catch-up
-	// loop runs again.
+	// The restarted process scans the chain at once.
 	for _, p := range ps {
 		d.waitStatus(p.ID, "PAID", time.Minute)
 	}

@@ -64,12 +64,16 @@ func newCore(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metric
 		URL:          cfg.WebhookURL,
 		Secret:       cfg.WebhookSecret,
 		MaxAge:       cfg.WebhookMaxAge,
-		LogRetention: cfg.WebhookLogRetention,
+		Retention:    cfg.WebhookRetention,
 		AllowPrivate: cfg.WebhookAllowPrivate,
 		Logger:       log,
 	}
+	if len(cfg.WebhookRetrySchedule) > 0 {
+		wcfg.Backoff = webhook.ScheduleBackoff(cfg.WebhookRetrySchedule)
+	}
 	if m != nil {
 		wcfg.Observe = m.WebhookAttempt
+		wcfg.Swept = m.WebhookSwept
 	}
 	c.outbox = webhook.NewOutbox(pool, jobs, wcfg)
 	c.svc = payments.NewService(pool, payments.Config{

@@ -119,7 +119,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workers := river.NewWorkers()
 	payments.AddWorkers(workers, svc)
 	webhook.AddWorkers(workers, c.outbox)
-	periodic := append(payments.PeriodicJobs(svc, cfg.CatchUpInterval, cfg.DeadlineInterval), webhook.PeriodicJobs(c.outbox)...)
+	periodic := webhook.PeriodicJobs(c.outbox)
 	var (
 		mounts []func(chi.Router)
 		probes []health.Probe
@@ -213,6 +213,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	partsCtx, stopParts := context.WithCancel(context.WithoutCancel(ctx))
 	var partsDone sync.WaitGroup
 	partsDone.Go(func() { rewatchAtStart(partsCtx, svc, log) })
+	// Every process scans the chain at once and on its interval, without
+	// waiting for River's leader: a restarted gateway looks at once.
+	partsDone.Go(func() {
+		_ = svc.RunLoops(partsCtx, payments.LoopsConfig{
+			CatchUp: cfg.CatchUpInterval, Deadlines: cfg.DeadlineInterval, Observe: m.LoopRun,
+		})
+	})
 	for _, f := range parts {
 		if f.run != nil {
 			partsDone.Go(func() {

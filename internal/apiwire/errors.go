@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -91,12 +93,21 @@ func Classify(err error) *Error {
 }
 
 // databaseUnavailable reports whether err means PostgreSQL could not be
-// reached or did not answer in time, as opposed to refusing a statement.
+// reached, went away or did not answer in time, as opposed to refusing a
+// statement. A server that crashes or shuts down tells the connections it
+// had (class 57P: admin or crash shutdown, cannot connect now) or just
+// drops them (class 08, or the connection ends mid-answer); a pooled
+// connection that was idle then fails on its next use with one of those.
 func databaseUnavailable(err error) bool {
 	var (
 		connErr *pgconn.ConnectError
 		netErr  net.Error
+		pgErr   *pgconn.PgError
 	)
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "57P") || strings.HasPrefix(pgErr.Code, "08")
+	}
 	return errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
-		errors.Is(err, context.DeadlineExceeded)
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
 }

@@ -94,12 +94,17 @@ type Config struct {
 	AddressPoolSize     int
 	AddressPoolLowWater int
 
-	WebhookURL          string
-	WebhookSecret       string
-	WebhookMaxAge       time.Duration
-	WebhookLogRetention time.Duration
+	WebhookURL    string
+	WebhookSecret string
+	WebhookMaxAge time.Duration
+	// WebhookRetention is how long the delivery log is kept
+	// (WEBHOOK_RETENTION, or its former name WEBHOOK_LOG_RETENTION).
+	WebhookRetention    time.Duration
 	WebhookAllowPrivate bool
 	WebhookWorkers      int
+	// WebhookRetrySchedule is the delay after each failed attempt, the last
+	// repeated (WEBHOOK_RETRY_SCHEDULE); nil means the default schedule.
+	WebhookRetrySchedule []time.Duration
 
 	// HTTPDrainTimeout bounds how long in-flight requests may take to
 	// finish after SIGTERM; JobDrainTimeout how long running jobs may take
@@ -163,9 +168,10 @@ func Load(getenv func(string) string, envFile string) (*Config, error) {
 		WebhookURL:            p.webhookURL("PAYMENT_WEBHOOK_URL"),
 		WebhookSecret:         p.get("PAYMENT_WEBHOOK_SECRET"),
 		WebhookMaxAge:         p.duration("WEBHOOK_MAX_AGE", 72*time.Hour, time.Minute, 90*24*time.Hour),
-		WebhookLogRetention:   p.duration("WEBHOOK_LOG_RETENTION", 30*24*time.Hour, time.Hour, 3650*24*time.Hour),
+		WebhookRetention:      p.duration(p.firstSet("WEBHOOK_RETENTION", "WEBHOOK_LOG_RETENTION"), 60*24*time.Hour, time.Hour, 3650*24*time.Hour),
 		WebhookAllowPrivate:   p.boolean("WEBHOOK_ALLOW_PRIVATE", false),
 		WebhookWorkers:        p.intRange("WEBHOOK_WORKERS", 32, 1, 1000),
+		WebhookRetrySchedule:  p.durations("WEBHOOK_RETRY_SCHEDULE", 10*time.Millisecond, 24*time.Hour),
 		HTTPDrainTimeout:      p.duration("HTTP_DRAIN_TIMEOUT", 15*time.Second, time.Second, 10*time.Minute),
 		JobDrainTimeout:       p.duration("JOB_DRAIN_TIMEOUT", 10*time.Second, time.Second, 10*time.Minute),
 	}
@@ -296,6 +302,17 @@ type parser struct {
 }
 
 func (p *parser) get(key string) string { return strings.TrimSpace(p.getenv(key)) }
+
+// firstSet returns the first of keys that is set, or the first key when
+// none is: a setting's current name, then its former names.
+func (p *parser) firstSet(keys ...string) string {
+	for _, k := range keys {
+		if p.get(k) != "" {
+			return k
+		}
+	}
+	return keys[0]
+}
 
 func (p *parser) fail(key, want string) {
 	p.errs = append(p.errs, fmt.Errorf("config: %s: want %s", key, want))
@@ -443,6 +460,21 @@ func (p *parser) duration(key string, def, lo, hi time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// durations accepts a comma-separated list of durations, each from lo to
+// hi; empty means nil.
+func (p *parser) durations(key string, lo, hi time.Duration) []time.Duration {
+	var out []time.Duration
+	for _, v := range p.list(key) {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < lo || d > hi {
+			p.failValue(key, p.get(key), fmt.Sprintf("a comma-separated list of durations such as 10s,1m,5m,30m,1h, each from %s to %s", lo, hi))
+			return nil
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 func (p *parser) oneOf(key, def string, allowed ...string) string {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,7 +41,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"ToleranceBP", c.ToleranceBP, int64(0)},
 		{"APIKeys", strings.Join(c.APIKeys, "|"), "key-aaaaaaaaaaaaaaaa|key-bbbbbbbbbbbbbbbb"},
 		{"WebhookMaxAge", c.WebhookMaxAge, 72 * time.Hour},
-		{"WebhookLogRetention", c.WebhookLogRetention, 30 * 24 * time.Hour},
+		{"WebhookRetention", c.WebhookRetention, 60 * 24 * time.Hour},
 		{"coins", len(c.Coins), 2},
 		{"DOGE confirmations", c.Coins[0].Confirmations, int64(6)},
 		{"DOGE scheme", c.Coins[0].URIScheme, "dogecoin"},
@@ -82,6 +83,66 @@ func TestLoadOverrides(t *testing.T) {
 	}
 	if c.ToleranceBP != 50 || c.PaymentExpiry != 15*time.Minute || c.MonitoringWindow != 0 || c.MigrateOnStart {
 		t.Errorf("got tolerance %d expiry %s window %s migrate %t", c.ToleranceBP, c.PaymentExpiry, c.MonitoringWindow, c.MigrateOnStart)
+	}
+}
+
+// TestWebhookRetentionNames: WEBHOOK_RETENTION sets the delivery log's
+// retention; its former name WEBHOOK_LOG_RETENTION still works, and the
+// current name wins when both are set.
+func TestWebhookRetentionNames(t *testing.T) {
+	tests := []struct {
+		name     string
+		set      map[string]string
+		want     time.Duration
+		errorKey string
+	}{
+		{"default", nil, 60 * 24 * time.Hour, ""},
+		{"current name", map[string]string{"WEBHOOK_RETENTION": "240h"}, 240 * time.Hour, ""},
+		{"former name", map[string]string{"WEBHOOK_LOG_RETENTION": "720h"}, 720 * time.Hour, ""},
+		{"both", map[string]string{"WEBHOOK_RETENTION": "48h", "WEBHOOK_LOG_RETENTION": "720h"}, 48 * time.Hour, ""},
+		{"bad former name", map[string]string{"WEBHOOK_LOG_RETENTION": "1m"}, 0, "WEBHOOK_LOG_RETENTION"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			kv := minimal()
+			for k, v := range tc.set {
+				kv[k] = v
+			}
+			c, err := Load(env(kv), "")
+			if tc.errorKey != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errorKey) {
+					t.Fatalf("got %v, want an error naming %s", err, tc.errorKey)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.WebhookRetention != tc.want {
+				t.Errorf("WebhookRetention = %s, want %s", c.WebhookRetention, tc.want)
+			}
+		})
+	}
+}
+
+func TestWebhookRetrySchedule(t *testing.T) {
+	kv := minimal()
+	if c, err := Load(env(kv), ""); err != nil || c.WebhookRetrySchedule != nil {
+		t.Fatalf("default: got %v, %v; want nil (the built-in schedule)", c.WebhookRetrySchedule, err)
+	}
+	kv["WEBHOOK_RETRY_SCHEDULE"] = "50ms, 300ms,1.5s"
+	c, err := Load(env(kv), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(c.WebhookRetrySchedule); got != "[50ms 300ms 1.5s]" {
+		t.Errorf("schedule = %s, want [50ms 300ms 1.5s]", got)
+	}
+	for _, bad := range []string{"10s,soon", "1ms", "48h"} {
+		kv["WEBHOOK_RETRY_SCHEDULE"] = bad
+		if _, err := Load(env(kv), ""); err == nil || !strings.Contains(err.Error(), "WEBHOOK_RETRY_SCHEDULE") {
+			t.Errorf("%q: got %v, want an error naming WEBHOOK_RETRY_SCHEDULE", bad, err)
+		}
 	}
 }
 

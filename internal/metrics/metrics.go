@@ -55,6 +55,7 @@ type Metrics struct {
 	nodeErrors      *prometheus.CounterVec
 	webhookAttempts *prometheus.CounterVec
 	webhookDuration *prometheus.HistogramVec
+	webhookSwept    *prometheus.CounterVec
 	amqpMessages    *prometheus.CounterVec
 	amqpCommands    *prometheus.CounterVec
 	amqpConnected   prometheus.Gauge
@@ -109,6 +110,10 @@ func New() *Metrics {
 			Namespace: Namespace, Name: "webhook_attempt_duration_seconds",
 			Help: "Time of one webhook delivery attempt, by destination kind.", Buckets: slowBuckets,
 		}, []string{"kind"}),
+		webhookSwept: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "webhook_swept_total",
+			Help: "Pending webhook deliveries found without a job by the sweep, by what it did (requeued, dead).",
+		}, []string{"action"}),
 		amqpMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "amqp_messages_total",
 			Help: "AMQP messages, by kind (event, reply) and result: published (handed to the broker), then " +
@@ -138,7 +143,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.hintsReceived, m.hintsProcessed, m.jobs, m.jobDuration,
-		m.nodeDuration, m.nodeErrors, m.webhookAttempts, m.webhookDuration, m.amqpMessages, m.amqpCommands,
+		m.nodeDuration, m.nodeErrors, m.webhookAttempts, m.webhookDuration, m.webhookSwept, m.amqpMessages, m.amqpCommands,
 		m.poolReady, m.xpubGap,
 	)
 	return m
@@ -254,6 +259,15 @@ func (m *Metrics) WebhookAttempt(kind, result string, d time.Duration) {
 	m.webhookDuration.WithLabelValues(kind).Observe(d.Seconds())
 }
 
+// WebhookSwept counts one delivery the sweep found without a job; it is the
+// function to set as webhook.Config.Swept.
+func (m *Metrics) WebhookSwept(action string) {
+	if m == nil {
+		return
+	}
+	m.webhookSwept.WithLabelValues(action).Inc()
+}
+
 // AMQPMessage counts one AMQP message result; it is the function to set as
 // amqpapi.Config.OnMessage.
 func (m *Metrics) AMQPMessage(kind, result string) {
@@ -303,6 +317,20 @@ func (m *Metrics) WorkerMiddleware() rivertype.WorkerMiddleware {
 		m.jobWorked(job, err, time.Since(start))
 		return err
 	})
+}
+
+// LoopRun counts and times one run of a loop that each process runs itself
+// (the catch-up scan, the deadline check), as a job of that kind.
+func (m *Metrics) LoopRun(kind string, err error, d time.Duration) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.jobs.WithLabelValues(kind, result).Inc()
+	m.jobDuration.WithLabelValues(kind).Observe(d.Seconds())
 }
 
 func (m *Metrics) jobWorked(job *rivertype.JobRow, err error, d time.Duration) {

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"strings"
@@ -84,12 +85,37 @@ func TestNilMetricsDoNothing(t *testing.T) {
 	m.WatchDatabase(nil, DatabaseOptions{})
 	m.WatchStreams(func() int { return 1 })
 	m.AddressPoolReady("LTC", 1)
+	m.LoopRun("catch_up", nil, time.Millisecond)
+	m.WebhookSwept("dead")
 	if m.NodeObserver("LTC") != nil {
 		t.Error("a nil Metrics gives a node observer")
 	}
 	err := m.WorkerMiddleware().Work(context.Background(), &rivertype.JobRow{Kind: "x"}, func(context.Context) error { return nil })
 	if err != nil {
 		t.Error(err)
+	}
+}
+
+func TestLoopRunAndSwept(t *testing.T) {
+	m := New()
+	m.LoopRun(payments.LoopCatchUp, nil, time.Millisecond)
+	m.LoopRun(payments.LoopCatchUp, errors.New("node down"), time.Millisecond)
+	m.LoopRun(payments.LoopDeadlines, nil, time.Millisecond)
+	m.WebhookSwept("requeued")
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"transient_jobs_total", map[string]string{"kind": "catch_up", "result": "ok"}, 1},
+		{"transient_jobs_total", map[string]string{"kind": "catch_up", "result": "error"}, 1},
+		{"transient_jobs_total", map[string]string{"kind": "deadlines", "result": "ok"}, 1},
+		{"transient_job_duration_seconds", map[string]string{"kind": "catch_up"}, 2},
+		{"transient_webhook_swept_total", map[string]string{"action": "requeued"}, 1},
+	} {
+		if got := value(t, m.Registry(), c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
 	}
 }
 

@@ -58,7 +58,9 @@ func (BlockHintArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueHints, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: activeStates}}
 }
 
-// CatchUpArgs asks to scan a coin's wallet from the stored cursor.
+// CatchUpArgs asks to scan a coin's wallet from the stored cursor. The
+// regular scans run in every process (Service.RunLoops); the job remains so
+// that scans queued by earlier versions, or by an operator, still run.
 type CatchUpArgs struct {
 	Coin string `json:"coin"`
 }
@@ -71,7 +73,8 @@ func (CatchUpArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueHints, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: activeStates}}
 }
 
-// DeadlinesArgs asks to apply expiry and the monitoring window.
+// DeadlinesArgs asks to apply expiry and the monitoring window. Like
+// CatchUpArgs, the regular checks run in Service.RunLoops.
 type DeadlinesArgs struct{}
 
 // Kind implements river.JobArgs.
@@ -89,31 +92,6 @@ func AddWorkers(workers *river.Workers, s *Service) {
 	river.AddWorker(workers, &catchUpWorker{s: s})
 	river.AddWorker(workers, &deadlinesWorker{s: s})
 	river.AddWorker(workers, &addressLabelWorker{s: s})
-}
-
-// PeriodicJobs returns the loops of detection: a catch-up scan per coin
-// every catchUp (and at start-up) and the deadline check every deadlines.
-//
-// Each loop's job is unique per interval, not for ever: a job left
-// "running" by a process that died blocks its own uniqueness key until
-// River rescues it (JOB_RESCUE_AFTER plus up to 30 s), and the next
-// interval's job must not wait for that.
-func PeriodicJobs(s *Service, catchUp, deadlines time.Duration) []*river.PeriodicJob {
-	perInterval := func(d time.Duration) *river.InsertOpts {
-		// River's unique periods are whole seconds at least.
-		return &river.InsertOpts{Queue: QueueHints, UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: max(d, time.Second), ByState: activeStates}}
-	}
-	jobs := []*river.PeriodicJob{
-		river.NewPeriodicJob(river.PeriodicInterval(deadlines), func() (river.JobArgs, *river.InsertOpts) {
-			return DeadlinesArgs{}, perInterval(deadlines)
-		}, &river.PeriodicJobOpts{RunOnStart: true, ID: "deadlines"}),
-	}
-	for _, code := range s.codes {
-		jobs = append(jobs, river.NewPeriodicJob(river.PeriodicInterval(catchUp), func() (river.JobArgs, *river.InsertOpts) {
-			return CatchUpArgs{Coin: code}, perInterval(catchUp)
-		}, &river.PeriodicJobOpts{RunOnStart: true, ID: "catch_up_" + code}))
-	}
-	return jobs
 }
 
 type txHintWorker struct {

@@ -29,13 +29,29 @@ const maxRetryAfter = time.Hour
 // (1 for the first) before the next: about 10 s, 1 min, 5 min, 30 min, then
 // hourly, each ±20% at random. It is Config.Backoff's default.
 func DefaultBackoff(attempt int) time.Duration {
-	return jitter(nominalBackoff(attempt), rand.Float64())
+	return jitter(nominalBackoff(retrySchedule, attempt), rand.Float64())
+}
+
+// DefaultSchedule returns the nominal delays of DefaultBackoff.
+func DefaultSchedule() []time.Duration { return append([]time.Duration(nil), retrySchedule...) }
+
+// ScheduleBackoff returns a Config.Backoff that waits schedule[n-1] after
+// failed attempt n, and the last entry after every later one, each ±20% at
+// random (WEBHOOK_RETRY_SCHEDULE). It panics on an empty schedule.
+func ScheduleBackoff(schedule []time.Duration) func(attempt int) time.Duration {
+	if len(schedule) == 0 {
+		panic("webhook: empty retry schedule")
+	}
+	schedule = append([]time.Duration(nil), schedule...)
+	return func(attempt int) time.Duration {
+		return jitter(nominalBackoff(schedule, attempt), rand.Float64())
+	}
 }
 
 // nominalBackoff is the schedule without jitter.
-func nominalBackoff(attempt int) time.Duration {
-	i := min(max(attempt, 1), len(retrySchedule)) - 1
-	return retrySchedule[i]
+func nominalBackoff(schedule []time.Duration, attempt int) time.Duration {
+	i := min(max(attempt, 1), len(schedule)) - 1
+	return schedule[i]
 }
 
 // jitter scales d by a factor in [1-jitterFraction, 1+jitterFraction), where

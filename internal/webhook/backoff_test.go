@@ -23,7 +23,7 @@ func TestNominalBackoff(t *testing.T) {
 		{75, time.Hour},
 	}
 	for _, tc := range tests {
-		if got := nominalBackoff(tc.attempt); got != tc.want {
+		if got := nominalBackoff(retrySchedule, tc.attempt); got != tc.want {
 			t.Errorf("nominalBackoff(%d) = %s, want %s", tc.attempt, got, tc.want)
 		}
 	}
@@ -51,7 +51,7 @@ func TestJitterBounds(t *testing.T) {
 
 func TestDefaultBackoffWithinJitter(t *testing.T) {
 	for attempt := 1; attempt <= 7; attempt++ {
-		nominal := nominalBackoff(attempt)
+		nominal := nominalBackoff(retrySchedule, attempt)
 		lo, hi := nominal*8/10, nominal*12/10
 		seen := map[time.Duration]bool{}
 		for range 1000 {
@@ -64,6 +64,23 @@ func TestDefaultBackoffWithinJitter(t *testing.T) {
 		if len(seen) < 100 {
 			t.Errorf("DefaultBackoff(%d) gave %d distinct values in 1000 draws, want jitter", attempt, len(seen))
 		}
+	}
+}
+
+func TestScheduleBackoff(t *testing.T) {
+	b := ScheduleBackoff([]time.Duration{time.Second, 10 * time.Second})
+	for _, tc := range []struct {
+		attempt int
+		nominal time.Duration
+	}{{1, time.Second}, {2, 10 * time.Second}, {3, 10 * time.Second}, {9, 10 * time.Second}} {
+		for range 100 {
+			if got := b(tc.attempt); got < tc.nominal*8/10 || got >= tc.nominal*12/10 {
+				t.Fatalf("attempt %d: %s, want %s ±20%%", tc.attempt, got, tc.nominal)
+			}
+		}
+	}
+	if got := DefaultSchedule(); len(got) != len(retrySchedule) || got[0] != 10*time.Second {
+		t.Errorf("DefaultSchedule() = %v", got)
 	}
 }
 

@@ -756,23 +756,32 @@ func TestPrune(t *testing.T) {
 	// until the clock reaches now.
 	setClock(now.Add(-retention - time.Hour))
 	p := newProcess(t, pool, Config{
-		URL: rc.srv.URL, Backoff: fastBackoff, LogRetention: retention,
+		URL: rc.srv.URL, Backoff: fastBackoff, Retention: retention,
 		Now: func() time.Time { return *clock.Load() },
 	}, true)
-	if jobs := PeriodicJobs(p.outbox); len(jobs) != 1 {
-		t.Fatalf("periodic jobs: got %d, want 1", len(jobs))
+	if jobs := PeriodicJobs(p.outbox); len(jobs) != 2 {
+		t.Fatalf("periodic jobs: got %d, want 2 (prune, sweep)", len(jobs))
 	}
 
-	old, recent := newMessage(), newMessage()
+	old, pending, recent := newMessage(), newMessage(), newMessage()
 	enqueue(t, p.outbox, old)
 	waitSettled(t, p.outbox, old.EventID, 1, 10*time.Second)
+	enqueue(t, p.outbox, pending)
+	waitSettled(t, p.outbox, pending.EventID, 1, 10*time.Second)
+	// A delivery still pending long after its creation (its next attempt
+	// far off) is never deleted; only its old attempts are.
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `
+		UPDATE webhook_deliveries SET state = 'pending', completed_at = NULL, next_attempt_at = $2
+		WHERE event_id = $1`, pending.EventID, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	setClock(now.Add(-retention + time.Hour))
 	enqueue(t, p.outbox, recent)
 	waitSettled(t, p.outbox, recent.EventID, 1, 10*time.Second)
 
 	// Prune through River, as the periodic job does.
 	setClock(now)
-	ctx := context.Background()
 	res, err := p.client.Insert(ctx, pruneArgs{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -785,14 +794,20 @@ func TestPrune(t *testing.T) {
 		return job.State == "completed"
 	})
 
-	if d := deliveries(t, p.outbox, old.EventID); len(d) != 1 || len(d[0].Attempts) != 0 || d[0].State != StateDelivered {
-		t.Errorf("old event: got %+v, want its delivery kept without attempts", d)
+	if d := deliveries(t, p.outbox, old.EventID); len(d) != 0 {
+		t.Errorf("old event: got %+v, want its finished delivery deleted", d)
+	}
+	if d := deliveries(t, p.outbox, pending.EventID); len(d) != 1 || len(d[0].Attempts) != 0 || d[0].State != StatePending {
+		t.Errorf("old pending delivery: got %+v, want it kept, pending, without its old attempts", d)
 	}
 	if d := deliveries(t, p.outbox, recent.EventID); len(d) != 1 || len(d[0].Attempts) != 2 {
 		t.Errorf("recent event: got %+v, want its delivery with both attempts", d)
 	}
-	if n, err := p.outbox.Prune(ctx); err != nil || n != 0 {
-		t.Errorf("second prune: got %d, %v; want 0, nil", n, err)
+	if n := count(t, pool, `SELECT count(*) FROM webhook_attempts`); n != 2 {
+		t.Errorf("%d attempts left, want the recent delivery's 2", n)
+	}
+	if n, err := p.outbox.Prune(ctx); err != nil || n != (Pruned{}) {
+		t.Errorf("second prune: got %+v, %v; want nothing, nil", n, err)
 	}
 }
 

@@ -70,9 +70,11 @@ type Config struct {
 	// (WEBHOOK_MAX_AGE); a delivery whose next attempt would fall later is
 	// dead. Default 72 h.
 	MaxAge time.Duration
-	// LogRetention is how long attempts stay in the delivery log
-	// (WEBHOOK_LOG_RETENTION); older ones are pruned hourly. Default 30 days.
-	LogRetention time.Duration
+	// Retention is how long the delivery log is kept (WEBHOOK_RETENTION):
+	// hourly, finished deliveries completed longer ago are deleted with
+	// their attempts, and older attempts of deliveries still pending.
+	// Default 60 days.
+	Retention time.Duration
 	// AllowPrivate lets per-payment destinations (CallbackURL, Extra) connect
 	// to loopback, private, link-local, unspecified and other non-public
 	// addresses (WEBHOOK_ALLOW_PRIVATE). Off by default, because those
@@ -90,6 +92,10 @@ type Config struct {
 	Logger *slog.Logger
 	// UserAgent is sent with every request. Default "Transient-Webhook/1".
 	UserAgent string
+	// Swept, when set, is called for every delivery Sweep finds without a
+	// job, with what it did ("requeued" or "dead"). It must be fast and not
+	// block.
+	Swept func(action string)
 	// Observe, when set, is called after every attempt with the
 	// destination's kind, the attempt's result ("delivered", "retry",
 	// "failed", "dead" or "interrupted") and how long it took, for metrics.
@@ -99,10 +105,10 @@ type Config struct {
 
 // Config defaults.
 const (
-	DefaultTimeout      = 10 * time.Second
-	DefaultMaxAge       = 72 * time.Hour
-	DefaultLogRetention = 30 * 24 * time.Hour
-	DefaultUserAgent    = "Transient-Webhook/1"
+	DefaultTimeout   = 10 * time.Second
+	DefaultMaxAge    = 72 * time.Hour
+	DefaultRetention = 60 * 24 * time.Hour
+	DefaultUserAgent = "Transient-Webhook/1"
 )
 
 // withDefaults returns c with every zero field set to its default.
@@ -113,8 +119,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxAge <= 0 {
 		c.MaxAge = DefaultMaxAge
 	}
-	if c.LogRetention <= 0 {
-		c.LogRetention = DefaultLogRetention
+	if c.Retention <= 0 {
+		c.Retention = DefaultRetention
 	}
 	if c.Backoff == nil {
 		c.Backoff = DefaultBackoff
@@ -331,7 +337,7 @@ type Delivery struct {
 	URL       string
 	Kind      string
 	State     State
-	// Attempts are oldest first. Attempts older than Config.LogRetention
+	// Attempts are oldest first. Attempts older than Config.Retention
 	// have been pruned, so the first one listed may not be number 1.
 	Attempts  []Attempt
 	CreatedAt time.Time
@@ -365,60 +371,54 @@ type Attempt struct {
 // Deliveries returns the delivery log of the given events: for each event
 // that has deliveries, its deliveries oldest first, each with its attempts
 // oldest first. Events without deliveries are absent from the map.
+//
+// Each delivery and its attempts are read in one statement, so from one
+// snapshot: an attempt recorded while the log is read shows either with the
+// delivery row it updated or not at all, never finished beside the row as it
+// was before.
 func (o *Outbox) Deliveries(ctx context.Context, eventIDs []uuid.UUID) (map[uuid.UUID][]Delivery, error) {
 	out := make(map[uuid.UUID][]Delivery)
 	if len(eventIDs) == 0 {
 		return out, nil
 	}
 	rows, err := o.pool.Query(ctx, `
-		SELECT id, event_id, payment_id, url, kind, state, created_at, completed_at, next_attempt_at,
-			coalesce(last_error, '')
-		FROM webhook_deliveries
-		WHERE event_id = ANY($1)
-		ORDER BY created_at, id`, eventIDs)
+		SELECT d.id, d.event_id, d.payment_id, d.url, d.kind, d.state, d.created_at, d.completed_at,
+			d.next_attempt_at, coalesce(d.last_error, ''),
+			a.number, a.attempted_at, a.duration_ms, a.http_status, a.error
+		FROM webhook_deliveries d
+		LEFT JOIN webhook_attempts a ON a.delivery_id = d.id
+		WHERE d.event_id = ANY($1)
+		ORDER BY d.created_at, d.id, a.number`, eventIDs)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: deliveries: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Delivery, error) {
-		d := new(Delivery)
-		var state string
-		err := r.Scan(&d.ID, &d.EventID, &d.PaymentID, &d.URL, &d.Kind, &state, &d.CreatedAt,
-			&d.CompletedAt, &d.NextAttemptAt, &d.LastError)
-		d.State = State(state)
-		// A callback URL may carry user:pass@ for the shop's receiver;
-		// the log shows it without the password.
-		d.URL = RedactURL(d.URL)
-		return d, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("webhook: deliveries: %w", err)
-	}
-	if len(list) == 0 {
-		return out, nil
-	}
-	byID := make(map[uuid.UUID]*Delivery, len(list))
-	ids := make([]uuid.UUID, len(list))
-	for i, d := range list {
-		byID[d.ID] = d
-		ids[i] = d.ID
-	}
-	rows, err = o.pool.Query(ctx, `
-		SELECT delivery_id, number, attempted_at, duration_ms, http_status, error
-		FROM webhook_attempts
-		WHERE delivery_id = ANY($1)
-		ORDER BY delivery_id, number`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("webhook: delivery attempts: %w", err)
 	}
 	var (
-		deliveryID uuid.UUID
-		a          Attempt
+		list       []*Delivery
+		row        Delivery
+		state      string
+		number     *int
+		at         *time.Time
 		durationMS *int64
 		status     *int
 		errText    *string
 	)
-	_, err = pgx.ForEachRow(rows, []any{&deliveryID, &a.Number, &a.At, &durationMS, &status, &errText}, func() error {
-		a.Duration, a.HTTPStatus, a.Error, a.Finished = 0, 0, "", durationMS != nil
+	_, err = pgx.ForEachRow(rows, []any{
+		&row.ID, &row.EventID, &row.PaymentID, &row.URL, &row.Kind, &state, &row.CreatedAt, &row.CompletedAt,
+		&row.NextAttemptAt, &row.LastError,
+		&number, &at, &durationMS, &status, &errText,
+	}, func() error {
+		if len(list) == 0 || list[len(list)-1].ID != row.ID {
+			d := row
+			d.State = State(state)
+			// A callback URL may carry user:pass@ for the shop's receiver;
+			// the log shows it without the password.
+			d.URL = RedactURL(d.URL)
+			list = append(list, &d)
+		}
+		if number == nil {
+			return nil // no attempt yet
+		}
+		a := Attempt{Number: *number, At: *at, Finished: durationMS != nil}
 		if durationMS != nil {
 			a.Duration = time.Duration(*durationMS) * time.Millisecond
 		}
@@ -428,12 +428,12 @@ func (o *Outbox) Deliveries(ctx context.Context, eventIDs []uuid.UUID) (map[uuid
 		if errText != nil {
 			a.Error = *errText
 		}
-		d := byID[deliveryID]
+		d := list[len(list)-1]
 		d.Attempts = append(d.Attempts, a)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("webhook: delivery attempts: %w", err)
+		return nil, fmt.Errorf("webhook: deliveries: %w", err)
 	}
 	for _, d := range list {
 		out[d.EventID] = append(out[d.EventID], *d)

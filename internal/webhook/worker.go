@@ -27,8 +27,9 @@ const (
 	// earlySlack is how much earlier than a delivery's next_attempt_at a
 	// job may run it.
 	earlySlack = time.Second
-	// pruneBatch is how many attempts one prune statement deletes, so a
-	// large backlog never becomes one huge transaction.
+	// pruneBatch is how many rows one prune statement deletes, so a large
+	// backlog never becomes one huge transaction; also the most deliveries
+	// one sweep handles.
 	pruneBatch = 10000
 )
 
@@ -61,7 +62,7 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[deliveryArgs])
 	return w.o.deliver(ctx, job.Args.DeliveryID)
 }
 
-// pruneArgs is the periodic River job that prunes old attempts.
+// pruneArgs is the periodic River job that prunes the delivery log.
 type pruneArgs struct{}
 
 // Kind is the River job kind.
@@ -78,23 +79,47 @@ type pruneWorker struct {
 	o *Outbox
 }
 
-// Work prunes attempts older than the log retention.
+// Work prunes the delivery log older than the retention.
 func (w *pruneWorker) Work(ctx context.Context, _ *river.Job[pruneArgs]) error {
-	n, err := w.o.Prune(ctx)
+	res, err := w.o.Prune(ctx)
 	if err != nil {
 		return err
 	}
-	if n > 0 {
-		w.o.cfg.Logger.InfoContext(ctx, "webhook attempts pruned", "count", n)
+	if res.Deliveries > 0 || res.Attempts > 0 {
+		w.o.cfg.Logger.InfoContext(ctx, "webhook delivery log pruned",
+			"deliveries", res.Deliveries, "attempts", res.Attempts)
 	}
 	return nil
 }
 
-// AddWorkers registers the delivery worker and the prune worker of o on
-// workers. The River client that works them must run Queue; its MaxWorkers
-// bounds how many deliveries are in flight at once in that process (for
-// example 32), and because Queue is used for nothing else, slow receivers
-// never hold up other jobs.
+// sweepArgs is the periodic River job that finds deliveries without a job.
+type sweepArgs struct{}
+
+// Kind is the River job kind.
+func (sweepArgs) Kind() string { return "webhook_sweep" }
+
+// InsertOpts puts the sweep job on Queue.
+func (sweepArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: 3}
+}
+
+// sweepWorker works sweepArgs jobs.
+type sweepWorker struct {
+	river.WorkerDefaults[sweepArgs]
+	o *Outbox
+}
+
+// Work sweeps pending deliveries without a job.
+func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[sweepArgs]) error {
+	_, err := w.o.Sweep(ctx)
+	return err
+}
+
+// AddWorkers registers the delivery worker and the prune and sweep workers
+// of o on workers. The River client that works them must run Queue; its
+// MaxWorkers bounds how many deliveries are in flight at once in that
+// process (for example 32), and because Queue is used for nothing else, slow
+// receivers never hold up other jobs.
 //
 // o needs the client and the client needs workers, so create the bundle
 // first, then the client, the Outbox, and register before starting:
@@ -113,26 +138,61 @@ func (w *pruneWorker) Work(ctx context.Context, _ *river.Job[pruneArgs]) error {
 func AddWorkers(workers *river.Workers, o *Outbox) {
 	river.AddWorker(workers, &deliveryWorker{o: o})
 	river.AddWorker(workers, &pruneWorker{o: o})
+	river.AddWorker(workers, &sweepWorker{o: o})
 }
 
-// PeriodicJobs returns the periodic jobs of o: pruning attempts older than
-// Config.LogRetention, hourly and when a leader starts. River runs periodic
-// jobs on the elected leader only, so one process of many prunes; its
-// schedule lives in memory, so the run on start keeps pruning going even
-// when processes restart more often than hourly.
+// SweepInterval is how often the sweep job looks for pending deliveries
+// without a job.
+const SweepInterval = 5 * time.Minute
+
+// PeriodicJobs returns the periodic jobs of o: pruning the delivery log
+// older than Config.Retention, hourly, and sweeping deliveries that lost
+// their job, every SweepInterval; both also when a leader starts. River runs
+// periodic jobs on the elected leader only, so one process of many runs
+// them; its schedule lives in memory, so the run on start keeps them going
+// even when processes restart more often than their interval.
 func PeriodicJobs(o *Outbox) []*river.PeriodicJob {
 	return []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return pruneArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "webhook_prune", RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(SweepInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return sweepArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "webhook_sweep", RunOnStart: true}),
 	}
 }
 
-// Prune deletes attempts older than Config.LogRetention and returns how many
-// it deleted. The deliveries themselves are kept.
-func (o *Outbox) Prune(ctx context.Context) (int64, error) {
-	cutoff := o.cfg.Now().Add(-o.cfg.LogRetention)
-	var total int64
+// Pruned counts what one Prune deleted.
+type Pruned struct {
+	// Deliveries finished before the cutoff, deleted with their attempts.
+	Deliveries int64
+	// Attempts older than the cutoff of deliveries that were kept.
+	Attempts int64
+}
+
+// Prune deletes the delivery log older than Config.Retention: deliveries
+// that finished (delivered, failed or dead) before the cutoff, with their
+// attempts, and older attempts of the deliveries still pending, which are
+// never deleted. It deletes in batches, so a large backlog never becomes one
+// huge transaction.
+func (o *Outbox) Prune(ctx context.Context) (Pruned, error) {
+	cutoff := o.cfg.Now().Add(-o.cfg.Retention)
+	var res Pruned
+	for {
+		tag, err := o.pool.Exec(ctx, `
+			DELETE FROM webhook_deliveries
+			WHERE id IN (
+				SELECT id FROM webhook_deliveries
+				WHERE state <> 'pending' AND completed_at < $1
+				LIMIT $2)`, cutoff, pruneBatch)
+		if err != nil {
+			return res, fmt.Errorf("webhook: prune deliveries: %w", err)
+		}
+		res.Deliveries += tag.RowsAffected()
+		if tag.RowsAffected() < pruneBatch {
+			break
+		}
+	}
 	for {
 		tag, err := o.pool.Exec(ctx, `
 			DELETE FROM webhook_attempts
@@ -141,13 +201,116 @@ func (o *Outbox) Prune(ctx context.Context) (int64, error) {
 				WHERE attempted_at < $1
 				LIMIT $2)`, cutoff, pruneBatch)
 		if err != nil {
-			return total, fmt.Errorf("webhook: prune attempts: %w", err)
+			return res, fmt.Errorf("webhook: prune attempts: %w", err)
 		}
-		total += tag.RowsAffected()
+		res.Attempts += tag.RowsAffected()
 		if tag.RowsAffected() < pruneBatch {
-			return total, nil
+			return res, nil
 		}
 	}
+}
+
+// Swept counts what one Sweep did.
+type Swept struct {
+	// Requeued deliveries got a new job.
+	Requeued int
+	// Dead deliveries had been tried, and their maximum age had passed.
+	Dead int
+}
+
+// Sweep finds pending deliveries that have no job waiting or running —
+// River discarded it after repeated failures of the worker itself (the
+// database away, shutdowns in the middle of attempts), or deleted it — and
+// either gives each a new job due at once or, when it has been tried and
+// its maximum age (Config.MaxAge) has passed, marks it dead. Either way the
+// delivery log says so in the delivery's last error, the logger gets a
+// warning and Config.Swept is called. A delivery is never left pending
+// without a job for longer than the sweep interval.
+func (o *Outbox) Sweep(ctx context.Context) (Swept, error) {
+	var res Swept
+	now := o.cfg.Now()
+	type lost struct {
+		id        uuid.UUID
+		eventID   uuid.UUID
+		attempts  int
+		createdAt time.Time
+		action    string // "requeued" or "dead"
+	}
+	var found []lost
+	err := pgx.BeginFunc(ctx, o.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT d.id, d.event_id, d.attempts, d.created_at
+			FROM webhook_deliveries d
+			WHERE d.state = 'pending'
+				AND NOT EXISTS (
+					SELECT 1 FROM river_job j
+					WHERE j.kind = $1 AND j.args @> jsonb_build_object('delivery_id', d.id)
+						AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))
+			ORDER BY d.created_at
+			LIMIT $2
+			FOR UPDATE OF d SKIP LOCKED`, deliveryArgs{}.Kind(), pruneBatch)
+		if err != nil {
+			return err
+		}
+		var l lost
+		_, err = pgx.ForEachRow(rows, []any{&l.id, &l.eventID, &l.attempts, &l.createdAt}, func() error {
+			found = append(found, l)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var requeue, dead []uuid.UUID
+		var jobs []river.InsertManyParams
+		for i, l := range found {
+			if l.attempts > 0 && now.After(l.createdAt.Add(o.cfg.MaxAge)) {
+				found[i].action = "dead"
+				dead = append(dead, l.id)
+				continue
+			}
+			found[i].action = "requeued"
+			requeue = append(requeue, l.id)
+			jobs = append(jobs, river.InsertManyParams{Args: deliveryArgs{DeliveryID: l.id}})
+		}
+		if len(dead) > 0 {
+			_, err := tx.Exec(ctx, `
+				UPDATE webhook_deliveries
+				SET state = 'dead', next_attempt_at = NULL, completed_at = $2,
+					last_error = 'its delivery job was lost and its maximum age has passed: not retried'
+						|| coalesce('; last attempt: ' || last_error, '')
+				WHERE id = ANY($1)`, dead, now)
+			if err != nil {
+				return err
+			}
+		}
+		if len(requeue) > 0 {
+			_, err := tx.Exec(ctx, `
+				UPDATE webhook_deliveries
+				SET next_attempt_at = $2,
+					last_error = 'its delivery job was lost: queued again'
+						|| coalesce('; last attempt: ' || last_error, '')
+				WHERE id = ANY($1)`, requeue, now)
+			if err != nil {
+				return err
+			}
+			if _, err := o.jobs.InsertManyTx(ctx, tx, jobs); err != nil {
+				return err
+			}
+		}
+		res = Swept{Requeued: len(requeue), Dead: len(dead)}
+		return nil
+	})
+	if err != nil {
+		return Swept{}, fmt.Errorf("webhook: sweep deliveries without a job: %w", err)
+	}
+	for _, l := range found {
+		o.cfg.Logger.WarnContext(ctx, "webhook delivery had lost its job", "delivery_id", l.id,
+			"event_id", l.eventID, "attempts", l.attempts, "action", l.action)
+		if o.cfg.Swept != nil {
+			o.cfg.Swept(l.action)
+		}
+	}
+	return res, nil
 }
 
 // deliver makes the next attempt of delivery id, records it and returns

@@ -1,0 +1,42 @@
+package apiwire
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// TestClassifyDatabaseGone: the errors a pooled connection gives when
+// PostgreSQL crashed or shut down under it answer 503 database_unavailable,
+// like a refused connection; a statement the server refuses stays a 500.
+func TestClassifyDatabaseGone(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		status int
+	}{
+		{"immediate shutdown", &pgconn.PgError{Severity: "FATAL", Code: "57P01", Message: "terminating connection due to immediate shutdown command"}, http.StatusServiceUnavailable},
+		{"crash of another backend", &pgconn.PgError{Code: "57P02"}, http.StatusServiceUnavailable},
+		{"starting up", &pgconn.PgError{Code: "57P03"}, http.StatusServiceUnavailable},
+		{"connection failure", &pgconn.PgError{Code: "08006"}, http.StatusServiceUnavailable},
+		{"connection cut mid-answer", fmt.Errorf("payments: get: %w", io.ErrUnexpectedEOF), http.StatusServiceUnavailable},
+		{"unique violation", &pgconn.PgError{Code: "23505"}, http.StatusInternalServerError},
+		{"query canceled", &pgconn.PgError{Code: "57014"}, http.StatusInternalServerError},
+		{"other", errors.New("boom"), http.StatusInternalServerError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Classify(fmt.Errorf("payments: get: %w", tc.err))
+			if got.Status != tc.status {
+				t.Errorf("got %d %s, want %d", got.Status, got.Code, tc.status)
+			}
+			if tc.status == http.StatusServiceUnavailable && got.Code != "database_unavailable" {
+				t.Errorf("got code %s, want database_unavailable", got.Code)
+			}
+		})
+	}
+}

@@ -319,15 +319,12 @@ func waitStartCatchUp(t *testing.T, db string) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	var done, open int
+	// The catch-up at start ends by storing the chain cursor.
+	var cursors int
 	waitFor(t, 30*time.Second, func() bool {
-		err := conn.QueryRow(ctx, `
-			SELECT count(*) FILTER (WHERE state = 'completed'),
-				count(*) FILTER (WHERE state NOT IN ('completed', 'cancelled', 'discarded'))
-			FROM river_job WHERE kind = 'catch_up'`).Scan(&done, &open)
-		if err != nil {
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM chain_cursors WHERE coin = 'LTC'`).Scan(&cursors); err != nil {
 			t.Fatal(err)
 		}
-		return done > 0 && open == 0
-	}, func() string { return fmt.Sprintf("catch-up jobs: %d completed, %d not", done, open) })
+		return cursors > 0
+	}, func() string { return "no chain cursor: the catch-up at start has not finished" })
 }

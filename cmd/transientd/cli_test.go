@@ -602,7 +602,7 @@ func TestPaymentsWatch(t *testing.T) {
 	// Watching ends quietly on Ctrl-C (the context).
 	var q testPayment
 	_ = json.Unmarshal([]byte(cli(t, env, "payments", "create", "--currency", "LTC", "--amount", "1", "--json").must(t, "create")), &q)
-	cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if r := cliContext(cctx, t, env, "payments", "watch", q.ID); r.err != nil || !strings.Contains(r.stdout, "UNPAID") {
 		t.Errorf("watch stopped by Ctrl-C: %v, %q", r.err, r.stdout)

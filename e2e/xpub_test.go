@@ -121,7 +121,15 @@ func TestXPubEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitStatus(p1.ID, "PENDING", 30*time.Second)
-	if _, err := node.Mine(ctx, 2); err != nil {
+	// Mined to another address: in the same second as the invalidated
+	// block, the same coinbase and transactions would make the same block,
+	// which the node refuses as a duplicate.
+	other, err := node.NewAddress(ctx, regtest.MinerWallet, "reorg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replacing []string
+	if err := node.Client("").Call(ctx, "generatetoaddress", []any{2, other}, &replacing); err != nil {
 		t.Fatal(err)
 	}
 	d.waitStatus(p1.ID, "PAID", 30*time.Second)

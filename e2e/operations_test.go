@@ -919,7 +919,8 @@ func TestMetricsAfterFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitStatus(p.ID, "PAID", 30*time.Second)
-	waitFor(t, 30*time.Second, func() bool { return len(recv.events()) >= 2 },
+	// The created event and the two status changes.
+	waitFor(t, 30*time.Second, func() bool { return len(recv.events()) >= 3 },
 		func() string { return fmt.Sprintf("%d webhooks", len(recv.events())) })
 
 	// /metrics is on METRICS_ADDR only.
@@ -933,7 +934,7 @@ func TestMetricsAfterFlow(t *testing.T) {
 		`transient_payment_status_changes_total{from="PENDING",to="PAID"}`:             1,
 		`transient_http_requests_total{method="POST",route="/payments",status="201"}`:  1,
 		`transient_node_rpc_duration_seconds_count{coin="LTC",method="getnewaddress"}`: 1,
-		`transient_webhook_attempts_total{kind="webhook",result="delivered"}`:          2,
+		`transient_webhook_attempts_total{kind="webhook",result="delivered"}`:          3,
 		`transient_webhook_backlog`:                                                    0,
 		`transient_hint_backlog{kind="tx"}`:                                            0,
 		`transient_hint_backlog{kind="block"}`:                                         0,
@@ -945,9 +946,9 @@ func TestMetricsAfterFlow(t *testing.T) {
 		`transient_hints_processed_total{coin="LTC",kind="tx",result="ok"}`:                  1,
 		`transient_hints_processed_total{coin="LTC",kind="block",result="ok"}`:               2,
 		`transient_node_rpc_duration_seconds_count{coin="LTC",method="gettransaction"}`:      1,
-		`transient_webhook_attempt_duration_seconds_count{kind="webhook"}`:                   2,
+		`transient_webhook_attempt_duration_seconds_count{kind="webhook"}`:                   3,
 		`transient_http_requests_total{method="POST",route="/notify/tx",status="202"}`:       1,
-		`transient_jobs_total{kind="webhook_delivery",result="ok"}`:                          2,
+		`transient_jobs_total{kind="webhook_delivery",result="ok"}`:                          3,
 		`transient_http_request_duration_seconds_count{method="GET",route="/payments/{id}"}`: 2,
 	}
 	var m map[string]float64

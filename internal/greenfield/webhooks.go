@@ -15,10 +15,10 @@ import (
 	"github.com/transient-gateway/transient/internal/webhook"
 )
 
-// webhookRoutes mounts the webhook routes under /api/v1/stores/{storeId}
-// (r is that subrouter; authentication has run, and each route checks its
-// own permission with Require(PermModifyWebhooks)). The stub mounts
-// nothing.
+// webhookRoutes mounts the webhook routes on r, the /api/v1 subrouter:
+// their patterns start with /stores/{storeId}/webhooks. Authentication has
+// run; each route checks its own permission with
+// Require(PermModifyWebhooks). The stub mounts nothing.
 func (s *Service) webhookRoutes(r chi.Router) { _ = r }
 
 // AddWebhooks registers the webhook event hook on pay and the webhook

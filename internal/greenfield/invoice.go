@@ -398,7 +398,7 @@ func (s *Service) CreateInvoice(ctx context.Context, st *Store, req InvoiceReque
 			return insertInvoice(ctx, tx, &row)
 		},
 	}
-	p, err := s.cfg.Payments.Create(ctx, preq)
+	p, err := s.cfg.Payments.Create(context.WithValue(ctx, creatingInvoice{}, &row), preq)
 	if err != nil {
 		var perr *payments.Error
 		if errors.As(err, &perr) {
@@ -437,6 +437,24 @@ func checkInvoiceMetadata(raw json.RawMessage) (string, error) {
 		return "", Invalid("metadata.orderId", "metadata.orderId must be text of at most %d bytes", maxOrderIDLen)
 	}
 	return orderID, nil
+}
+
+// creatingInvoice is the context key under which CreateInvoice passes the
+// row it stores (filled by Attach) to the hooks of the payment.created
+// event (see CreatingInvoice).
+type creatingInvoice struct{}
+
+// CreatingInvoice returns, inside the payment.created event of a payment
+// CreateInvoice is creating, its Greenfield row (already inserted in the
+// event's transaction); ok is false for every other payment. A hook can so
+// tell, without a query, that a created payment is no Greenfield invoice:
+// every Greenfield invoice is created by CreateInvoice.
+func CreatingInvoice(ctx context.Context, paymentID uuid.UUID) (row *InvoiceRow, ok bool) {
+	row, _ = ctx.Value(creatingInvoice{}).(*InvoiceRow)
+	if row == nil || row.PaymentID != paymentID {
+		return nil, false
+	}
+	return row, true
 }
 
 // InvoiceFilter selects invoices for Invoices; zero fields do not filter.

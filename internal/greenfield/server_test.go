@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -465,6 +466,9 @@ func (h *rowAtCreated) EventDestinations(ctx context.Context, tx pgx.Tx, p *paym
 		h.errs = append(h.errs, err)
 		return nil, nil
 	}
+	if fromCtx, ok := CreatingInvoice(ctx, p.ID); !ok || fromCtx.StoreID != row.StoreID {
+		h.errs = append(h.errs, errors.New("CreatingInvoice does not give the row being created"))
+	}
 	h.rows[p.ID] = row
 	return nil, nil
 }
@@ -481,6 +485,9 @@ func TestCreatedEventSeesTheInvoice(t *testing.T) {
 		t.Fatalf("create: %d %s", a.status, a.body)
 	}
 	id := uuid.MustParse(object(t, a.body)["id"].(string))
+	if _, ok := CreatingInvoice(context.Background(), id); ok {
+		t.Error("CreatingInvoice outside a create")
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	row := h.rows[id]

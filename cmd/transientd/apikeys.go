@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/transient-gateway/transient/internal/apikeys"
+	"github.com/transient-gateway/transient/internal/greenfield"
 )
 
 const apikeysUsage = `usage: transientd apikeys <command> [flags]
@@ -19,8 +23,11 @@ created. They work beside the keys of API_KEYS, which stay as they are.
 
 commands:
   create --label NAME   create a key and print it (the only time it is shown)
+  create --label NAME --store ID --permission P [--permission P ...]
+                        create a Greenfield API key for a store (see stores)
   list                  list the keys: id, prefix, label, created, last used, revoked
-  revoke ID|PREFIX      revoke a key at once (by its id or the prefix list shows)
+  revoke ID|PREFIX      revoke a key at once (by its id or the prefix list shows;
+                        a Greenfield key by the id create printed)
 
 Each command takes --json and --help. Only DATABASE_URL is needed.
 `
@@ -58,15 +65,31 @@ func toKeyOut(k apikeys.Key) keyOut {
 }
 
 func apikeysCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cmd := newCommand("apikeys create", "--label NAME [--json]",
+	cmd := newCommand("apikeys create", "--label NAME [--store ID --permission P ...] [--json]",
 		`Creates an API key and prints it on stdout. It is shown this once: only its hash is
-stored. Send it as "Authorization: Bearer <key>".`, stdout, stderr)
+stored. Send it as "Authorization: Bearer <key>".
+
+With --store, creates a Greenfield API key for that store instead (what a
+BTCPay shop plugin such as WooCommerce takes), holding the --permission
+names, BTCPay's: btcpay.store.canviewinvoices, btcpay.store.cancreateinvoice,
+btcpay.store.canviewstoresettings, btcpay.store.canmodifyinvoices,
+btcpay.store.webhooks.canmodifywebhooks, btcpay.store.canmodifystoresettings
+(all of the store's), ... Shop plugins send it as "Authorization: token <key>".`, stdout, stderr)
 	label := cmd.fs.String("label", "", "what the key is for, e.g. \"shop frontend\" (required)")
+	store := cmd.fs.String("store", "", "make a Greenfield key for this store id (see transientd stores)")
+	var perms repeated
+	cmd.fs.Var(&perms, "permission", "with --store: a BTCPay permission the key holds (repeat for several)")
 	if _, done, err := cmd.parse(args, 0, 0); done || err != nil {
 		return err
 	}
 	if *label == "" {
 		return cmd.usageError("--label is required")
+	}
+	if *store != "" {
+		return greenfieldKeyCreate(ctx, cmd, getenv, stderr, *store, *label, perms)
+	}
+	if len(perms) > 0 {
+		return cmd.usageError("--permission is for Greenfield keys: give --store too")
 	}
 	_, pool, _, err := openDatabase(ctx, getenv, stderr)
 	if err != nil {
@@ -140,6 +163,18 @@ or its prefix (tk_ and 8 characters), as apikeys list shows them.`, stdout, stde
 	}
 	defer pool.Close()
 	k, err := apikeys.NewStore(pool, nil).Revoke(ctx, pos[0])
+	if id, perr := uuid.Parse(strings.TrimSpace(pos[0])); errors.Is(err, apikeys.ErrNotFound) && perr == nil {
+		// Not one of ours: a Greenfield key has the id.
+		switch gerr := greenfield.NewStores(pool, nil).RevokeKey(ctx, id); {
+		case gerr == nil:
+			return cmd.output(map[string]string{"id": id.String(), "kind": "greenfield"}, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "Revoked Greenfield API key %s.\n", id)
+				return err
+			})
+		case !errors.Is(gerr, greenfield.ErrKeyNotFound):
+			return gerr
+		}
+	}
 	if errors.Is(err, apikeys.ErrNotFound) {
 		return fmt.Errorf("no stored API key has this id or prefix (see transientd apikeys list; API_KEYS keys are revoked by removing them from API_KEYS)")
 	}

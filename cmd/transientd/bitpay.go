@@ -208,7 +208,7 @@ func newRates(cfg *bitpayConfig, d deps) (*rates.Service, error) {
 }
 
 // wireBitPay wires the BitPay-compatible invoice API: it reads its settings,
-// builds the rate service and the BitPay service, registers the IPN hook on
+// builds the BitPay service on the shared rate service, registers the IPN hook on
 // the payments service and returns the routes, the pairing-code prune job
 // and the rate refresh loop. With BITPAY_ENABLED=false it adds nothing.
 // Without rate settings it still serves invoices priced in the coin paid.
@@ -222,10 +222,7 @@ func wireBitPay(_ context.Context, d deps) (feature, error) {
 		log.Info("BitPay API disabled (BITPAY_ENABLED=false)")
 		return feature{}, nil
 	}
-	rateSvc, err := newRates(cfg, d)
-	if err != nil {
-		return feature{}, err
-	}
+	rateSvc := d.rates
 	complete := make(map[string]int64, len(d.cfg.Coins))
 	for _, c := range d.cfg.Coins {
 		complete[c.Code] = c.Confirmations
@@ -251,15 +248,11 @@ func wireBitPay(_ context.Context, d deps) (feature, error) {
 	log.Info("BitPay API enabled", "config", cfg.String())
 	warnAboutBitPay(log, cfg, d.cfg)
 
-	f := feature{
+	return feature{
 		mount:    svc.Mount,
 		workers:  func(w *river.Workers) { bitpay.AddWorkers(w, svc) },
 		periodic: bitpay.PeriodicJobs(),
-	}
-	if cfg.RatesURL != "" {
-		f.run = rateSvc.Run
-	}
-	return f, nil
+	}, nil
 }
 
 // warnAboutBitPay logs the settings that work but limit the BitPay API.

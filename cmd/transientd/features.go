@@ -9,10 +9,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/transient-gateway/transient/internal/coind"
 	"github.com/transient-gateway/transient/internal/config"
 	"github.com/transient-gateway/transient/internal/health"
 	"github.com/transient-gateway/transient/internal/metrics"
 	"github.com/transient-gateway/transient/internal/payments"
+	"github.com/transient-gateway/transient/internal/rates"
 	"github.com/transient-gateway/transient/internal/throttle"
 	"github.com/transient-gateway/transient/internal/webhook"
 )
@@ -33,7 +35,12 @@ type deps struct {
 	// authentication on any route counts against one limit per client.
 	sources      *throttle.Sources
 	authFailures *throttle.Limiter
-	log          *slog.Logger
+	// nodes are the coin node clients, by coin code.
+	nodes map[string]*coind.Client
+	// rates prices invoices in fiat for the BitPay and Greenfield APIs;
+	// features builds it once for both.
+	rates *rates.Service
+	log   *slog.Logger
 }
 
 // feature is what a part adds to the daemon.
@@ -52,7 +59,19 @@ type feature struct {
 // features wires every optional part, in a fixed order.
 func features(ctx context.Context, d deps) ([]feature, error) {
 	var out []feature
-	for _, wire := range []func(context.Context, deps) (feature, error){wireBitPay, wireCheckout, wireAMQP} {
+	// The rate settings are read with the BitPay settings (their keys
+	// predate the Greenfield API); the one rate service serves both APIs.
+	rcfg, err := loadBitPayConfig(d.getenv, d.payments.Coins())
+	if err != nil {
+		return nil, err
+	}
+	if d.rates, err = newRates(rcfg, d); err != nil {
+		return nil, err
+	}
+	if rcfg.RatesURL != "" {
+		out = append(out, feature{run: d.rates.Run})
+	}
+	for _, wire := range []func(context.Context, deps) (feature, error){wireBitPay, wireGreenfield, wireCheckout, wireAMQP} {
 		f, err := wire(ctx, d)
 		if err != nil {
 			return nil, err

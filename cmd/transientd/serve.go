@@ -111,7 +111,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	sources := throttle.NewSources(cfg.TrustedProxies)
 	authFailures := throttle.NewLimiter(cfg.AuthFailuresPerMinute, cfg.AuthFailuresPerMinute, nil)
-	parts, err := features(ctx, deps{cfg: cfg, getenv: partsEnv, pool: pool, payments: svc, outbox: c.outbox, jobs: c.jobs,
+	parts, err := features(ctx, deps{cfg: cfg, getenv: partsEnv, pool: pool, payments: svc, outbox: c.outbox, jobs: c.jobs, nodes: c.nodes,
 		metrics: m, sources: sources, authFailures: authFailures, log: log})
 	if err != nil {
 		return err

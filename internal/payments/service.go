@@ -244,6 +244,9 @@ type CreateRequest struct {
 	CallbackURL string
 	// RedirectURL is where the checkout page sends the buyer once paid.
 	RedirectURL string
+	// ToleranceBP overrides the configured underpayment tolerance, in
+	// basis points (0 to 10000), when not nil.
+	ToleranceBP *int64
 	// Attach, when set, runs inside the transaction that inserts the
 	// payment, so an adapter (the BitPay invoice) can store its own row
 	// with it: both are stored or neither is.
@@ -332,6 +335,12 @@ func (s *Service) validate(req CreateRequest, now time.Time) (*Payment, Coin, er
 	}
 	if err := checkText("order_id", req.OrderID, maxOrderIDLen); err != nil {
 		return nil, Coin{}, err
+	}
+	if req.ToleranceBP != nil {
+		if bp := *req.ToleranceBP; bp < 0 || bp > 10_000 {
+			return nil, Coin{}, invalidField("tolerance", "the payment tolerance must be between 0 and 100 percent")
+		}
+		p.ToleranceBP = *req.ToleranceBP
 	}
 	if req.Confirmations != nil {
 		if n := *req.Confirmations; n < 0 || n > maxConfirmations {

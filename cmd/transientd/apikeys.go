@@ -19,6 +19,8 @@ created. They work beside the keys of API_KEYS, which stay as they are.
 
 commands:
   create --label NAME   create a key and print it (the only time it is shown)
+  create --label NAME --store ID --permission P [--permission P ...]
+                        create a Greenfield API key for a store (see stores)
   list                  list the keys: id, prefix, label, created, last used, revoked
   revoke ID|PREFIX      revoke a key at once (by its id or the prefix list shows)
 
@@ -58,15 +60,31 @@ func toKeyOut(k apikeys.Key) keyOut {
 }
 
 func apikeysCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cmd := newCommand("apikeys create", "--label NAME [--json]",
+	cmd := newCommand("apikeys create", "--label NAME [--store ID --permission P ...] [--json]",
 		`Creates an API key and prints it on stdout. It is shown this once: only its hash is
-stored. Send it as "Authorization: Bearer <key>".`, stdout, stderr)
+stored. Send it as "Authorization: Bearer <key>".
+
+With --store, creates a Greenfield API key for that store instead (what a
+BTCPay shop plugin such as WooCommerce takes), holding the --permission
+names, BTCPay's: btcpay.store.canviewinvoices, btcpay.store.cancreateinvoice,
+btcpay.store.canviewstoresettings, btcpay.store.canmodifyinvoices,
+btcpay.store.webhooks.canmodifywebhooks, btcpay.store.canmodifystoresettings
+(all of the store's), ... Shop plugins send it as "Authorization: token <key>".`, stdout, stderr)
 	label := cmd.fs.String("label", "", "what the key is for, e.g. \"shop frontend\" (required)")
+	store := cmd.fs.String("store", "", "make a Greenfield key for this store id (see transientd stores)")
+	var perms repeated
+	cmd.fs.Var(&perms, "permission", "with --store: a BTCPay permission the key holds (repeat for several)")
 	if _, done, err := cmd.parse(args, 0, 0); done || err != nil {
 		return err
 	}
 	if *label == "" {
 		return cmd.usageError("--label is required")
+	}
+	if *store != "" {
+		return greenfieldKeyCreate(ctx, cmd, getenv, stderr, *store, *label, perms)
+	}
+	if len(perms) > 0 {
+		return cmd.usageError("--permission is for Greenfield keys: give --store too")
 	}
 	_, pool, _, err := openDatabase(ctx, getenv, stderr)
 	if err != nil {

@@ -39,6 +39,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{"events", "help"}, {"events", "list", "--help"}, {"events", "redeliver", "--help"},
 		{"apikeys", "--help"}, {"apikeys", "create", "--help"}, {"apikeys", "list", "--help"},
 		{"apikeys", "revoke", "--help"}, {"rescan", "--help"}, {"xpub", "status", "--help"},
+		{"stores", "--help"}, {"stores", "create", "--help"}, {"stores", "list", "--help"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			r := cli(t, nil, args...)

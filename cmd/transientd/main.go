@@ -62,6 +62,7 @@ commands:
                                  create a payment, show one, list them, follow one live
   events list | redeliver        a payment's events with their webhook deliveries; deliver one again
   apikeys create | list | revoke API keys stored (hashed) in the database, beside API_KEYS
+  stores create | list           Greenfield API stores (BTCPay shop plugins); their keys: apikeys create --store
   pairing create | list | approve
                                  pair BitPay clients with the BitPay-compatible API
   rescan --coin C --from-height H
@@ -92,6 +93,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return eventsCommand(ctx, args, getenv, stdout, stderr)
 	case "apikeys":
 		return apikeysCommand(ctx, args, getenv, stdout, stderr)
+	case "stores":
+		return storesCommand(ctx, args, getenv, stdout, stderr)
 	case "pairing":
 		return pairingCommand(ctx, args, getenv, stdout, stderr)
 	case "rescan":

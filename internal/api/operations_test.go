@@ -22,6 +22,7 @@ import (
 	"github.com/transient-gateway/transient/internal/bitpay"
 	"github.com/transient-gateway/transient/internal/checkout"
 	"github.com/transient-gateway/transient/internal/coind"
+	"github.com/transient-gateway/transient/internal/greenfield"
 	"github.com/transient-gateway/transient/internal/health"
 	"github.com/transient-gateway/transient/internal/metrics"
 	"github.com/transient-gateway/transient/internal/payments"
@@ -32,16 +33,18 @@ import (
 // TestRoutesMatchOpenAPI walks the router and the document: every route
 // the API serves is described, and every described operation is served.
 // The parts transientd mounts beside the API (the BitPay API and the
-// checkout page) are held to the same rule: their operations in the
-// document are the ones tagged bitpay or checkout.
+// checkout page, the Greenfield API) are held to the same rule: their
+// operations in the document are the ones tagged bitpay, checkout or
+// greenfield.
 func TestRoutesMatchOpenAPI(t *testing.T) {
 	doc, err := openapitest.Document()
 	if err != nil {
 		t.Fatal(err)
 	}
 	mounts := map[string]func(chi.Router){
-		"bitpay":   bitpay.New(bitpay.Config{}).Mount,
-		"checkout": checkout.New(checkout.Config{}).Mount,
+		"bitpay":     bitpay.New(bitpay.Config{}).Mount,
+		"checkout":   checkout.New(checkout.Config{}).Mount,
+		"greenfield": greenfield.New(greenfield.Config{}).Mount,
 	}
 	walk := func(h http.Handler, trim bool) []string {
 		t.Helper()
@@ -107,8 +110,9 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 
 	// Mounted into the API's router, as transientd does, every part's route
 	// is still there.
-	all := walk(New(Config{Metrics: metrics.New(), ServeMetrics: true, Mounts: []func(chi.Router){mounts["bitpay"], mounts["checkout"]}}), false)
-	for _, tag := range []string{"bitpay", "checkout"} {
+	all := walk(New(Config{Metrics: metrics.New(), ServeMetrics: true, Mounts: []func(chi.Router){mounts["bitpay"], mounts["checkout"],
+		mounts["greenfield"]}}), false)
+	for _, tag := range []string{"bitpay", "checkout", "greenfield"} {
 		for _, r := range served[tag] {
 			if !slices.Contains(all, r) {
 				t.Errorf("%s (%s) is missing from the API's router once mounted: %v", r, tag, all)

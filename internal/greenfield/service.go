@@ -94,16 +94,15 @@ func (s *Service) Mount(r chi.Router) {
 		r.Get("/api-keys/current", s.handle(s.currentKey))
 		r.Get("/server/info", s.handle(s.serverInfo))
 		r.Get("/stores", s.handle(s.listStores))
-		r.Route("/stores/{storeId}", func(r chi.Router) {
-			r.With(s.Require(PermViewStoreSettings)).Get("/", s.handle(s.getStore))
-			r.With(s.Require(PermViewStoreSettings)).Get("/payment-methods", s.handle(s.storePaymentMethods))
-			r.With(s.Require(PermViewInvoices)).Get("/invoices", s.handle(s.listInvoices))
-			r.With(s.Require(PermCreateInvoice)).Post("/invoices", s.handle(s.createInvoice))
-			r.With(s.Require(PermViewInvoices)).Get("/invoices/{invoiceId}", s.handle(s.getInvoice))
-			r.With(s.Require(PermViewInvoices)).Get("/invoices/{invoiceId}/payment-methods", s.handle(s.invoicePaymentMethods))
-			r.With(s.Require(PermModifyInvoices)).Post("/invoices/{invoiceId}/status", s.handle(s.markInvoice))
-			s.webhookRoutes(r)
-		})
+		const store, invoice = "/stores/{storeId}", "/stores/{storeId}/invoices/{invoiceId}"
+		r.With(s.Require(PermViewStoreSettings)).Get(store, s.handle(s.getStore))
+		r.With(s.Require(PermViewStoreSettings)).Get(store+"/payment-methods", s.handle(s.storePaymentMethods))
+		r.With(s.Require(PermViewInvoices)).Get(store+"/invoices", s.handle(s.listInvoices))
+		r.With(s.Require(PermCreateInvoice)).Post(store+"/invoices", s.handle(s.createInvoice))
+		r.With(s.Require(PermViewInvoices)).Get(invoice, s.handle(s.getInvoice))
+		r.With(s.Require(PermViewInvoices)).Get(invoice+"/payment-methods", s.handle(s.invoicePaymentMethods))
+		r.With(s.Require(PermModifyInvoices)).Post(invoice+"/status", s.handle(s.markInvoice))
+		s.webhookRoutes(r)
 	})
 }
 

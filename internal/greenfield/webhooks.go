@@ -22,20 +22,21 @@ const (
 	codeDeliveryAbsent = "webhookdelivery-not-found"
 )
 
-// webhookRoutes mounts the webhook routes under /api/v1/stores/{storeId};
-// every one needs btcpay.store.webhooks.canmodifywebhooks for the store.
+// webhookRoutes mounts the webhook routes on r, the /api/v1 subrouter
+// (authentication has run); every one needs
+// btcpay.store.webhooks.canmodifywebhooks for the store.
 func (s *Service) webhookRoutes(r chi.Router) {
 	r.Group(func(r chi.Router) {
 		r.Use(s.Require(PermModifyWebhooks))
-		r.Get("/webhooks", s.handle(s.listWebhooks))
-		r.Post("/webhooks", s.handle(s.postWebhook))
-		r.Get("/webhooks/{webhookId}", s.handle(s.getWebhook))
-		r.Put("/webhooks/{webhookId}", s.handle(s.putWebhook))
-		r.Delete("/webhooks/{webhookId}", s.handle(s.removeWebhook))
-		r.Get("/webhooks/{webhookId}/deliveries", s.handle(s.listDeliveries))
-		r.Get("/webhooks/{webhookId}/deliveries/{deliveryId}", s.handle(s.getDelivery))
-		r.Get("/webhooks/{webhookId}/deliveries/{deliveryId}/request", s.handle(s.deliveryRequest))
-		r.Post("/webhooks/{webhookId}/deliveries/{deliveryId}/redeliver", s.handle(s.redeliverDelivery))
+		r.Get("/stores/{storeId}/webhooks", s.handle(s.listWebhooks))
+		r.Post("/stores/{storeId}/webhooks", s.handle(s.postWebhook))
+		r.Get("/stores/{storeId}/webhooks/{webhookId}", s.handle(s.getWebhook))
+		r.Put("/stores/{storeId}/webhooks/{webhookId}", s.handle(s.putWebhook))
+		r.Delete("/stores/{storeId}/webhooks/{webhookId}", s.handle(s.removeWebhook))
+		r.Get("/stores/{storeId}/webhooks/{webhookId}/deliveries", s.handle(s.listDeliveries))
+		r.Get("/stores/{storeId}/webhooks/{webhookId}/deliveries/{deliveryId}", s.handle(s.getDelivery))
+		r.Get("/stores/{storeId}/webhooks/{webhookId}/deliveries/{deliveryId}/request", s.handle(s.deliveryRequest))
+		r.Post("/stores/{storeId}/webhooks/{webhookId}/deliveries/{deliveryId}/redeliver", s.handle(s.redeliverDelivery))
 	})
 }
 

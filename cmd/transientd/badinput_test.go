@@ -32,20 +32,23 @@ type badRequest struct {
 	name, method, target string
 	body                 []byte
 	bitpay               bool // BitPay's routes: signed, and BitPay's error shape
+	greenfield           bool // Greenfield's routes: a store key, and Greenfield's error shapes
 	html                 bool // the route answers a page, and its errors as pages
 }
 
 // badServer is transientd serving in-process with every HTTP part on, and
 // the credentials to reach each route's validation: an API key, the
-// NOTIFY_TOKEN and a paired BitPay key.
+// NOTIFY_TOKEN, a paired BitPay key, and a Greenfield store with a key
+// holding every store permission.
 type badServer struct {
 	base, key, notify, token string
 	bitpayKey                *btcec.PrivateKey
+	store, storeKey          string
 	db                       string
 }
 
 // TestBadInputEveryRoute sends every route of openapi/openapi.yaml (the
-// Transient API and the BitPay API; AMQP is not HTTP) malformed JSON, wrong
+// Transient API, the BitPay API and the Greenfield API; AMQP is not HTTP) malformed JSON, wrong
 // types, missing and unknown members, a 10 MB body, deep nesting, invalid
 // UTF-8, overlong strings, out-of-range numbers, bad ids and bad query
 // parameters, generated from each operation's parameters and body schema.
@@ -86,6 +89,9 @@ func startBadServer(t *testing.T) *badServer {
 	env["RATES_STATIC"] = "LTC_USD=80"
 	s.base = "http://" + env["LISTEN_ADDR"]
 	code := strings.TrimSpace(cli(t, env, "pairing", "create", "--label", "bad input").must(t, "pairing create"))
+	s.store = strings.TrimSpace(cli(t, env, "stores", "create", "--name", "bad input").must(t, "stores create"))
+	s.storeKey = strings.TrimSpace(cli(t, env, "apikeys", "create", "--label", "bad input", "--store", s.store,
+		"--permission", "btcpay.store.canmodifystoresettings").must(t, "apikeys create --store"))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := &syncBuffer{}
@@ -157,6 +163,9 @@ func (s *badServer) badRequests(doc *openapi3.T) []badRequest {
 		for _, method := range slices.Sorted(maps.Keys(item.Operations())) {
 			op := item.Operations()[method]
 			isBitPay := slices.Contains(op.Tags, "bitpay")
+			// Greenfield ignores members and query parameters it does not
+			// use, as BTCPay does: plugins send ones we do not know.
+			isGreenfield := slices.Contains(op.Tags, "greenfield")
 			html := slices.Contains(op.Tags, "checkout") && !strings.HasSuffix(path, "/stream")
 			params := append(slices.Clone(item.Parameters), op.Parameters...)
 			var pathParams, queryParams []*openapi3.Parameter
@@ -179,7 +188,7 @@ func (s *badServer) badRequests(doc *openapi3.T) []badRequest {
 			}
 			add := func(what, target string, b []byte) {
 				out = append(out, badRequest{name: method + " " + path + " " + what, method: method, target: target,
-					body: b, bitpay: isBitPay, html: html})
+					body: b, bitpay: isBitPay, greenfield: isGreenfield, html: html})
 			}
 			good := func(p *openapi3.Parameter) string {
 				switch p.Name {
@@ -187,6 +196,8 @@ func (s *badServer) badRequests(doc *openapi3.T) []badRequest {
 					return "LTC"
 				case "currency":
 					return "USD"
+				case "storeId":
+					return s.store
 				default:
 					return uuid.NewString()
 				}
@@ -233,11 +244,11 @@ func (s *badServer) badRequests(doc *openapi3.T) []badRequest {
 					add("query "+p.Name+" #"+itoa(i), withQuery(target("", ""), url.QueryEscape(p.Name)+"="+v), nil)
 				}
 			}
-			if len(queryParams) > 0 && !isBitPay {
+			if len(queryParams) > 0 && !isBitPay && !isGreenfield {
 				add("unknown query parameter", withQuery(target("", ""), "nope=1"), nil)
 			}
 			if body != nil {
-				for i, b := range s.badBodies(path, body, isBitPay) {
+				for i, b := range s.badBodies(path, body, isBitPay || isGreenfield) {
 					add("body #"+itoa(i), withQuery(target("", ""), ""), b)
 				}
 			}
@@ -288,13 +299,18 @@ func (s *badServer) goodBody(path string) map[string]any {
 		return map[string]any{"id": bitpay.SIN(s.bitpayKey.PubKey().SerializeCompressed()), "pairingCode": "AAAAAAA"}
 	case strings.HasPrefix(path, "/invoices"):
 		return map[string]any{"token": s.token, "price": "0.01", "currency": "LTC"}
+	case strings.HasPrefix(path, "/api/v1/") && strings.HasSuffix(path, "/invoices"):
+		return map[string]any{"amount": "0.01", "currency": "LTC"}
+	case strings.HasPrefix(path, "/api/v1/") && strings.HasSuffix(path, "/status"):
+		return map[string]any{"status": "Invalid"}
 	default:
 		return map[string]any{}
 	}
 }
 
 // badBodies are the hostile bodies of an operation with a JSON body.
-func (s *badServer) badBodies(path string, schema *openapi3.Schema, isBitPay bool) [][]byte {
+// lenient APIs (BitPay, Greenfield) ignore members they do not use.
+func (s *badServer) badBodies(path string, schema *openapi3.Schema, lenient bool) [][]byte {
 	enc := func(m map[string]any) []byte { b, _ := json.Marshal(m); return b }
 	with := func(k string, v any) []byte {
 		m := s.goodBody(path)
@@ -308,8 +324,8 @@ func (s *badServer) badBodies(path string, schema *openapi3.Schema, isBitPay boo
 		append(enc(s.goodBody(path)), bytes.Repeat([]byte(" "), 10<<20)...),
 		append(append([]byte(`{"a":"`), bytes.Repeat([]byte("x"), 10<<20)...), `"}`...),
 	}
-	if !isBitPay {
-		bodies = append(bodies, with("nope", 1)) // BitPay ignores members it does not use, by design
+	if !lenient {
+		bodies = append(bodies, with("nope", 1)) // BitPay and Greenfield ignore members they do not use, by design
 	}
 	for _, name := range slices.Sorted(maps.Keys(schema.Properties)) {
 		prop := schema.Properties[name].Value
@@ -389,6 +405,8 @@ func (s *badServer) check(t *testing.T, client *http.Client, r badRequest) {
 		hash := sha256.Sum256(append([]byte(s.base+r.target), r.body...))
 		req.Header.Set("X-Identity", hex.EncodeToString(s.bitpayKey.PubKey().SerializeCompressed()))
 		req.Header.Set("X-Signature", hex.EncodeToString(ecdsa.Sign(s.bitpayKey, hash[:]).Serialize()))
+	case r.greenfield:
+		req.Header.Set("Authorization", "token "+s.storeKey)
 	case strings.HasPrefix(r.target, "/notify/"):
 		req.Header.Set("Authorization", "Bearer "+s.notify)
 	default:
@@ -431,6 +449,20 @@ func (s *badServer) check(t *testing.T, client *http.Client, r badRequest) {
 		}
 		return
 	}
+	if r.greenfield {
+		if resp.StatusCode == http.StatusUnprocessableEntity {
+			var v []struct{ Path, Message string }
+			if err := json.Unmarshal(body, &v); err != nil || len(v) == 0 || v[0].Message == "" {
+				t.Fatalf("not Greenfield's validation shape: %.300s", body)
+			}
+			return
+		}
+		var e struct{ Code, Message string }
+		if err := json.Unmarshal(body, &e); err != nil || e.Code == "" || e.Message == "" {
+			t.Fatalf("not Greenfield's error shape: %.300s", body)
+		}
+		return
+	}
 	var e struct {
 		Success *bool `json:"success"`
 		Error   struct {
@@ -455,7 +487,8 @@ func storedRows(t *testing.T, dbURL string) map[string]int {
 	defer conn.Close(ctx)
 	counts := map[string]int{}
 	for _, table := range []string{"payments", "payment_outputs", "payment_events", "payment_idempotency_keys",
-		"bitpay_invoices", "bitpay_pairing_codes", "bitpay_tokens", "webhook_deliveries", "webhook_attempts", "api_keys"} {
+		"bitpay_invoices", "bitpay_pairing_codes", "bitpay_tokens", "webhook_deliveries", "webhook_attempts", "api_keys",
+		"greenfield_stores", "greenfield_api_keys", "greenfield_invoices"} {
 		var n int
 		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
 			t.Fatalf("count %s: %v", table, err)

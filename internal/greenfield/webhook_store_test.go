@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -25,8 +24,6 @@ import (
 	"github.com/transient-gateway/transient/internal/regtest"
 	"github.com/transient-gateway/transient/internal/webhook"
 )
-
-func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
 
 // hookEnv is a Greenfield service on real PostgreSQL and litecoind with an
 // outbox whose River client works the webhook queue only when started.

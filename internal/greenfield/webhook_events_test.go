@@ -275,3 +275,17 @@ func TestSign(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
+
+func TestValidToken(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		if id := randomToken(webhookIDBytes); !validToken(id) {
+			t.Errorf("generated id %q refused", id)
+		}
+	}
+	for _, bad := range []string{"", "abc", "ABCDEFGHIJKLMNOPQRSTUVWX", "abcdefghijklmnopqrstuvw1", "abcdefghijklmnopqrstuvwx2",
+		"abcdefghijklmnopqrstuvw\x00", "abcdefghijklmnopqrstuv\xc3\xa9"} {
+		if validToken(bad) {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

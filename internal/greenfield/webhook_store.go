@@ -62,9 +62,24 @@ func randomToken(n int) string {
 // Lengths of generated values, in random bytes.
 const (
 	webhookIDBytes  = 15 // 24 characters
-	deliveryIDBytes = 15
+	deliveryIDBytes = webhookIDBytes
 	secretBytes     = 20 // 32 characters, 160 bits
 )
+
+// validToken reports whether id can be a webhook or delivery id (a
+// randomToken of webhookIDBytes or deliveryIDBytes), so that any other text
+// is answered 404 without reaching the database.
+func validToken(id string) bool {
+	if len(id) != idEncoding.EncodedLen(webhookIDBytes) {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
 
 const webhookColumns = `id, store_id, url, secret, enabled, automatic_redelivery, everything, specific_events, created_at`
 
@@ -114,6 +129,9 @@ func (s *Service) webhooks(ctx context.Context, storeID string) ([]*Webhook, err
 
 // webhook returns a store's webhook id, or ErrWebhookNotFound.
 func (s *Service) webhook(ctx context.Context, storeID, id string) (*Webhook, error) {
+	if !validToken(id) {
+		return nil, ErrWebhookNotFound
+	}
 	rows, err := s.cfg.Pool.Query(ctx, `SELECT `+webhookColumns+` FROM greenfield_webhooks
 		WHERE store_id = $1 AND id = $2`, storeID, id)
 	if err != nil {
@@ -132,6 +150,9 @@ func (s *Service) webhook(ctx context.Context, storeID, id string) (*Webhook, er
 // updateWebhook replaces a webhook's settings; an empty w.Secret keeps the
 // stored secret. It returns the stored webhook, or ErrWebhookNotFound.
 func (s *Service) updateWebhook(ctx context.Context, w *Webhook) (*Webhook, error) {
+	if !validToken(w.ID) {
+		return nil, ErrWebhookNotFound
+	}
 	if w.SpecificEvents == nil {
 		w.SpecificEvents = []string{}
 	}
@@ -159,6 +180,9 @@ func (s *Service) updateWebhook(ctx context.Context, w *Webhook) (*Webhook, erro
 // ErrWebhookNotFound. Deliveries still pending in the outbox fail at their
 // next attempt (the sender finds no webhook).
 func (s *Service) deleteWebhook(ctx context.Context, storeID, id string) error {
+	if !validToken(id) {
+		return ErrWebhookNotFound
+	}
 	tag, err := s.cfg.Pool.Exec(ctx, `DELETE FROM greenfield_webhooks WHERE store_id = $1 AND id = $2`, storeID, id)
 	if err != nil {
 		return fmt.Errorf("greenfield: delete webhook %s: %w", id, err)
@@ -386,6 +410,9 @@ func (s *Service) deliveries(ctx context.Context, webhookID string, count int) (
 
 // delivery returns one delivery of a webhook, or ErrDeliveryNotFound.
 func (s *Service) delivery(ctx context.Context, webhookID, id string) (*Delivery, error) {
+	if !validToken(id) {
+		return nil, ErrDeliveryNotFound
+	}
 	rows, err := s.cfg.Pool.Query(ctx, deliveryQuery+`
 		WHERE g.webhook_id = $1 AND g.id = $2`, webhookID, id)
 	if err != nil {

@@ -398,7 +398,7 @@ func (s *Service) CreateInvoice(ctx context.Context, st *Store, req InvoiceReque
 			return insertInvoice(ctx, tx, &row)
 		},
 	}
-	p, err := s.cfg.Payments.Create(ctx, preq)
+	p, err := s.cfg.Payments.Create(withCreatingInvoice(ctx, &row), preq)
 	if err != nil {
 		var perr *payments.Error
 		if errors.As(err, &perr) {

@@ -275,6 +275,16 @@ func (s *Service) address(ctx context.Context, tx pgx.Tx, row *InvoiceRow, p *pa
 	return out, nil
 }
 
+// creatingInvoice is the context key under which CreateInvoice passes the
+// invoice row it stores (filled by its Attach) to the created event's hook.
+type creatingInvoice struct{}
+
+// withCreatingInvoice returns ctx carrying row for the created event of the
+// payment being created.
+func withCreatingInvoice(ctx context.Context, row *InvoiceRow) context.Context {
+	return context.WithValue(ctx, creatingInvoice{}, row)
+}
+
 // webhookHook is the payments.EventHook of Greenfield webhooks.
 type webhookHook struct{ s *Service }
 
@@ -289,12 +299,24 @@ func (h webhookHook) EventDestinations(ctx context.Context, tx pgx.Tx, p *paymen
 // of the invoice's store, and returns them as outbox destinations of kind
 // WebhookKind, inside the event's transaction.
 func (s *Service) webhookDestinations(ctx context.Context, tx pgx.Tx, p *payments.Payment, ev *payments.Event) ([]webhook.Destination, error) {
-	row, err := LoadInvoiceRow(ctx, tx, p.ID)
-	if errors.Is(err, ErrInvoiceNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
+	var row *InvoiceRow
+	if ev.Type == eventCreated {
+		// Every payment is created with this event: one that is no
+		// Greenfield invoice must cost no query. CreateInvoice, the only
+		// place invoices are stored, passes its row.
+		row, _ = ctx.Value(creatingInvoice{}).(*InvoiceRow)
+		if row == nil || row.PaymentID != p.ID {
+			return nil, nil
+		}
+	} else {
+		var err error
+		row, err = LoadInvoiceRow(ctx, tx, p.ID)
+		if errors.Is(err, ErrInvoiceNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	marked := row.MarkedStatus
 	events := hookEvents(ev, p, func(q *payments.Payment) string {

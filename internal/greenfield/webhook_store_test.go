@@ -145,7 +145,14 @@ func TestDestinationsForSubscribedHooks(t *testing.T) {
 
 	inv := e.invoice(t, a)
 	p := inv.Payment
-	before := len(e.deliveriesOf(t, p.ID)) // InvoiceCreated, once payments records payment.created
+	// InvoiceCreated, once payments records payment.created (branch
+	// created): to the everything webhook only.
+	before := len(e.deliveriesOf(t, p.ID))
+	if before > 0 {
+		if d := e.deliveriesOf(t, p.ID); len(d) != 1 || d[0].webhookID != all.ID || d[0].typ != TypeInvoiceCreated {
+			t.Errorf("at creation: got %+v, want one InvoiceCreated to the everything webhook", d)
+		}
+	}
 
 	// First seen already confirmed: UNPAID → PAID.
 	p.Status, p.Received, p.Confirmed = payments.StatusPaid, p.Amount, p.Amount

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/transient-gateway/transient/internal/apikeys"
+	"github.com/transient-gateway/transient/internal/greenfield"
 )
 
 const apikeysUsage = `usage: transientd apikeys <command> [flags]
@@ -22,7 +26,8 @@ commands:
   create --label NAME --store ID --permission P [--permission P ...]
                         create a Greenfield API key for a store (see stores)
   list                  list the keys: id, prefix, label, created, last used, revoked
-  revoke ID|PREFIX      revoke a key at once (by its id or the prefix list shows)
+  revoke ID|PREFIX      revoke a key at once (by its id or the prefix list shows;
+                        a Greenfield key by the id create printed)
 
 Each command takes --json and --help. Only DATABASE_URL is needed.
 `
@@ -158,6 +163,18 @@ or its prefix (tk_ and 8 characters), as apikeys list shows them.`, stdout, stde
 	}
 	defer pool.Close()
 	k, err := apikeys.NewStore(pool, nil).Revoke(ctx, pos[0])
+	if id, perr := uuid.Parse(strings.TrimSpace(pos[0])); errors.Is(err, apikeys.ErrNotFound) && perr == nil {
+		// Not one of ours: a Greenfield key has the id.
+		switch gerr := greenfield.NewStores(pool, nil).RevokeKey(ctx, id); {
+		case gerr == nil:
+			return cmd.output(map[string]string{"id": id.String(), "kind": "greenfield"}, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "Revoked Greenfield API key %s.\n", id)
+				return err
+			})
+		case !errors.Is(gerr, greenfield.ErrKeyNotFound):
+			return gerr
+		}
+	}
 	if errors.Is(err, apikeys.ErrNotFound) {
 		return fmt.Errorf("no stored API key has this id or prefix (see transientd apikeys list; API_KEYS keys are revoked by removing them from API_KEYS)")
 	}

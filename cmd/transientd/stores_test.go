@@ -68,6 +68,14 @@ func TestStoresAndGreenfieldKeys(t *testing.T) {
 		t.Error("a key with one character changed is accepted")
 	}
 
+	// Revoked by the id create printed, the key is refused at once.
+	if txt := cli(t, env, "apikeys", "revoke", key.ID).must(t, "apikeys revoke"); !strings.Contains(txt, "Revoked Greenfield API key") {
+		t.Errorf("revoke text %q", txt)
+	}
+	if k, err := greenfield.NewStores(pool, nil).CheckKey(context.Background(), key.Key); k != nil || err != nil {
+		t.Errorf("revoked key: CheckKey = %+v, %v", k, err)
+	}
+
 	for _, tt := range []struct {
 		args []string
 		code int

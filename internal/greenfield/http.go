@@ -573,3 +573,65 @@ func (s *Service) markInvoice(w http.ResponseWriter, r *http.Request) error {
 	WriteJSON(w, http.StatusOK, InvoiceJSON(inv, s.baseURL(r), s.cfg.MonitoringWindow))
 	return nil
 }
+
+// updateInvoice answers PUT /stores/{storeId}/invoices/{invoiceId}: the
+// metadata is replaced by the one sent, kept exactly as sent (null leaves
+// it as it is), and metadata.orderId becomes the order id.
+func (s *Service) updateInvoice(w http.ResponseWriter, r *http.Request) error {
+	_, m, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	inv, err := s.Invoice(r.Context(), StoreFrom(r.Context()).ID, chi.URLParam(r, "invoiceId"))
+	if err != nil {
+		return err
+	}
+	if raw := m["metadata"]; !isNull(raw) {
+		orderID, err := checkInvoiceMetadata(raw)
+		if err != nil {
+			return err
+		}
+		_, err = s.cfg.Pool.Exec(r.Context(), `UPDATE greenfield_invoices SET metadata = $2::json, order_id = $3 WHERE payment_id = $1`,
+			inv.Payment.ID, string(raw), nullString(orderID))
+		if err != nil {
+			return fmt.Errorf("greenfield: update invoice %s: %w", inv.Payment.ID, err)
+		}
+		inv.Row.Metadata, inv.Row.OrderID = raw, orderID
+	}
+	WriteJSON(w, http.StatusOK, InvoiceJSON(inv, s.baseURL(r), s.cfg.MonitoringWindow))
+	return nil
+}
+
+// setArchived archives or unarchives the request's invoice.
+func (s *Service) setArchived(r *http.Request, archived bool) (*Invoice, error) {
+	inv, err := s.Invoice(r.Context(), StoreFrom(r.Context()).ID, chi.URLParam(r, "invoiceId"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.cfg.Pool.Exec(r.Context(), `UPDATE greenfield_invoices SET archived = $2 WHERE payment_id = $1`,
+		inv.Payment.ID, archived); err != nil {
+		return nil, fmt.Errorf("greenfield: archive invoice %s: %w", inv.Payment.ID, err)
+	}
+	inv.Row.Archived = archived
+	return inv, nil
+}
+
+// archiveInvoice answers DELETE /stores/{storeId}/invoices/{invoiceId}:
+// the invoice leaves listings (unless includeArchived) and stays readable.
+// The answer is 200 with an empty body, as BTCPay's.
+func (s *Service) archiveInvoice(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.setArchived(r, true); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Service) unarchiveInvoice(w http.ResponseWriter, r *http.Request) error {
+	inv, err := s.setArchived(r, false)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, InvoiceJSON(inv, s.baseURL(r), s.cfg.MonitoringWindow))
+	return nil
+}

@@ -289,21 +289,11 @@ func (s *Service) CreateInvoice(ctx context.Context, st *Store, req InvoiceReque
 	row := InvoiceRow{StoreID: st.ID, Amount: req.Amount, Currency: currency, SpeedPolicy: SpeedMedium,
 		Metadata: json.RawMessage("{}")}
 	if len(req.Metadata) > 0 {
-		if err := payments.CheckMetadata("metadata", req.Metadata); err != nil {
+		orderID, err := checkInvoiceMetadata(req.Metadata)
+		if err != nil {
 			return nil, err
 		}
-		row.Metadata = req.Metadata
-		var m struct {
-			OrderID json.RawMessage `json:"orderId"`
-		}
-		_ = json.Unmarshal(req.Metadata, &m) // checked above
-		var orderID string
-		if len(m.OrderID) > 0 && json.Unmarshal(m.OrderID, &orderID) == nil {
-			if len(orderID) > maxOrderIDLen || !payments.ValidText(orderID) {
-				return nil, Invalid("metadata.orderId", "metadata.orderId must be text of at most %d bytes", maxOrderIDLen)
-			}
-			row.OrderID = orderID
-		}
+		row.Metadata, row.OrderID = req.Metadata, orderID
 	}
 	c := req.Checkout
 	if c.SpeedPolicy != nil {
@@ -413,6 +403,30 @@ func (s *Service) CreateInvoice(ctx context.Context, st *Store, req InvoiceReque
 	s.log.InfoContext(ctx, "greenfield invoice created", "payment_id", p.ID, "store_id", st.ID, "amount", req.Amount.String(),
 		"currency", currency, "rate", quote.Rate.String(), "rate_source", quote.Source)
 	return &Invoice{Payment: p, Row: row}, nil
+}
+
+// checkInvoiceMetadata checks metadata as payments checks its own (an
+// object, storable, bounded) and returns its orderId when that is a string.
+func checkInvoiceMetadata(raw json.RawMessage) (string, error) {
+	if err := payments.CheckMetadata("metadata", raw); err != nil {
+		var perr *payments.Error
+		if errors.As(err, &perr) {
+			return "", Invalid("metadata", "%s", perr.Message)
+		}
+		return "", err
+	}
+	var m struct {
+		OrderID json.RawMessage `json:"orderId"`
+	}
+	_ = json.Unmarshal(raw, &m) // checked above
+	var orderID string
+	if len(m.OrderID) == 0 || json.Unmarshal(m.OrderID, &orderID) != nil {
+		return "", nil // absent, or not a string: no order id
+	}
+	if len(orderID) > maxOrderIDLen || !payments.ValidText(orderID) {
+		return "", Invalid("metadata.orderId", "metadata.orderId must be text of at most %d bytes", maxOrderIDLen)
+	}
+	return orderID, nil
 }
 
 // InvoiceFilter selects invoices for Invoices; zero fields do not filter.

@@ -394,3 +394,50 @@ func TestCreateInvoiceRefusals(t *testing.T) {
 		t.Fatalf("payments %v %v", p, err)
 	}
 }
+
+func TestUpdateAndArchiveInvoice(t *testing.T) {
+	s := newServer(t)
+	base := "/api/v1/stores/" + s.store.ID + "/invoices"
+	a := s.do("POST", base, s.key, `{"amount":"1","currency":"LTC","metadata":{"orderId":"7"}}`)
+	if a.status != 200 {
+		t.Fatalf("create: %d %s", a.status, a.body)
+	}
+	id := object(t, a.body)["id"].(string)
+	count := func(q string) int {
+		t.Helper()
+		var list []json.RawMessage
+		if r := s.do("GET", base+q, s.key, ""); r.status != 200 || json.Unmarshal(r.body, &list) != nil {
+			t.Fatalf("list%s: %d %s", q, r.status, r.body)
+		}
+		return len(list)
+	}
+
+	meta := `{"orderId":"8","note":"gift wrap","n":1.50}`
+	r := s.do("PUT", base+"/"+id, s.key, `{"metadata":`+meta+`}`)
+	var got struct{ Metadata json.RawMessage }
+	if r.status != 200 || json.Unmarshal(r.body, &got) != nil || string(got.Metadata) != meta {
+		t.Fatalf("update: %d %s", r.status, r.body)
+	}
+	if count("?orderId=8") != 1 || count("?orderId=7") != 0 {
+		t.Error("the order id did not follow metadata.orderId")
+	}
+	if r := s.do("PUT", base+"/"+id, s.key, `{"metadata":null}`); r.status != 200 || !bytes.Contains(r.body, []byte(`"note":"gift wrap"`)) {
+		t.Errorf("update with null metadata changed it: %s", r.body)
+	}
+	wantValidation(t, s.do("PUT", base+"/"+id, s.key, `{"metadata":{"a":1e400}}`), "metadata")
+	wantError(t, s.do("PUT", base+"/"+id, s.newKey(PermViewInvoices), `{"metadata":{}}`), 403, CodeMissingPermission)
+
+	if r := s.do("DELETE", base+"/"+id, s.key, ""); r.status != 200 {
+		t.Fatalf("archive: %d %s", r.status, r.body)
+	}
+	if count("") != 0 || count("?includeArchived=true") != 1 {
+		t.Error("an archived invoice is listed, or lost with includeArchived")
+	}
+	if inv := object(t, s.do("GET", base+"/"+id, s.key, "").body); inv["archived"] != true {
+		t.Errorf("archived invoice reads %v", inv["archived"])
+	}
+	if r := s.do("POST", base+"/"+id+"/unarchive", s.key, ""); r.status != 200 || object(t, r.body)["archived"] != false || count("") != 1 {
+		t.Errorf("unarchive: %d %s", r.status, r.body)
+	}
+	wantError(t, s.do("DELETE", base+"/7d444840-9dc0-11d1-b245-5ffdce74fad2", s.key, ""), 404, CodeInvoiceNotFound)
+}

@@ -19,10 +19,6 @@ const (
 	TypeInvoiceInvalid         = "InvoiceInvalid"
 )
 
-// eventCreated is the type of a payment's first event, recorded in the
-// transaction that creates it (payments.EventCreated, branch created).
-const eventCreated = "payment.created"
-
 // WebhookTypes lists every event type a Greenfield webhook can subscribe to.
 var WebhookTypes = []string{
 	TypeInvoiceCreated, TypeInvoiceReceivedPayment, TypeInvoicePaymentSettled, TypeInvoiceProcessing,
@@ -73,7 +69,7 @@ type hookEvent struct {
 // BTCPay.
 func hookEvents(ev *payments.Event, p *payments.Payment, statusOf func(*payments.Payment) string) []hookEvent {
 	switch ev.Type {
-	case eventCreated:
+	case payments.EventCreated:
 		return []hookEvent{{Type: TypeInvoiceCreated}}
 	case payments.EventPaidLate:
 		return []hookEvent{{Type: TypeInvoiceReceivedPayment, AfterExpiration: true, Output: latestOutput(p, false)}}

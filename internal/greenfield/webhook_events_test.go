@@ -58,7 +58,7 @@ func TestHookEvents(t *testing.T) {
 		marked string
 		want   []want
 	}{
-		{"created", &payments.Event{Type: eventCreated, Status: payments.StatusUnpaid},
+		{"created", &payments.Event{Type: payments.EventCreated, Status: payments.StatusUnpaid},
 			testPayment(payments.StatusUnpaid), "", []want{{TypeInvoiceCreated, "", ""}}},
 		{"first partial payment", changed(payments.StatusUnpaid, payments.StatusPartial),
 			testPayment(payments.StatusPartial, 0), "", []want{{TypeInvoiceReceivedPayment, "", "aa0"}}},

@@ -300,7 +300,7 @@ func (h webhookHook) EventDestinations(ctx context.Context, tx pgx.Tx, p *paymen
 // WebhookKind, inside the event's transaction.
 func (s *Service) webhookDestinations(ctx context.Context, tx pgx.Tx, p *payments.Payment, ev *payments.Event) ([]webhook.Destination, error) {
 	var row *InvoiceRow
-	if ev.Type == eventCreated {
+	if ev.Type == payments.EventCreated {
 		// Every payment is created with this event: one that is no
 		// Greenfield invoice must cost no query. CreateInvoice, the only
 		// place invoices are stored, passes its row.

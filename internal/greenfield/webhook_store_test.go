@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -413,4 +415,144 @@ func TestSenderOrderSignatureRetry(t *testing.T) {
 	if got[len(want)].sig != Sign("s3cr3t", got[len(want)].body) {
 		t.Errorf("redelivery not signed")
 	}
+}
+
+// TestWebhookRoutes drives the webhook routes over HTTP: permissions,
+// validation, defaults, the secret shown on create only and kept by an
+// update without one, the not-found codes, delete.
+func TestWebhookRoutes(t *testing.T) {
+	e := newHookEnv(t)
+	ctx := context.Background()
+	router := chi.NewRouter()
+	e.svc.Mount(router)
+	srv := httptest.NewServer(router)
+	t.Cleanup(srv.Close)
+	st, other := e.store(t, "S"), e.store(t, "Other")
+	newKey := func(storeID string, perms ...string) string {
+		_, key, err := e.svc.Stores().CreateKey(ctx, storeID, "test", perms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+	key := newKey(st.ID, PermModifyWebhooks)
+	do := func(method, path, key, body string) (int, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, srv.URL+"/api/v1/stores/"+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "token "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	wantCode := func(status int, b []byte, wantStatus int, code string) {
+		t.Helper()
+		var m struct{ Code, Message string }
+		if status != wantStatus || json.Unmarshal(b, &m) != nil || m.Code != code || m.Message == "" {
+			t.Errorf("got %d %s, want %d %s", status, b, wantStatus, code)
+		}
+	}
+	wantField := func(status int, b []byte, path string) {
+		t.Helper()
+		var v []FieldError
+		if status != 422 || json.Unmarshal(b, &v) != nil || len(v) == 0 || v[0].Path != path || v[0].Message == "" {
+			t.Errorf("got %d %s, want 422 naming %s", status, b, path)
+		}
+	}
+
+	// Permissions: the webhook permission, for this store.
+	code, b := do("GET", st.ID+"/webhooks", newKey(st.ID, PermViewInvoices, PermCreateInvoice, PermModifyInvoices), "")
+	wantCode(code, b, 403, CodeMissingPermission)
+	code, b = do("GET", other.ID+"/webhooks", key, "")
+	wantCode(code, b, 403, CodeMissingPermission)
+
+	// Validation.
+	for _, c := range []struct{ body, path string }{
+		{`{}`, "url"},
+		{`{"url":null}`, "url"},
+		{`{"url":"ftp://shop.example/hook"}`, "url"},
+		{`{"url":" https://shop.example/hook"}`, "url"},
+		{`{"url":12}`, "url"},
+		{`{"url":"https://shop.example/hook","enabled":"yes"}`, "enabled"},
+		{`{"url":"https://shop.example/hook","authorizedEvents":{"everything":false,"specificEvents":["InvoicePaid"]}}`, "authorizedEvents.specificEvents"},
+		{`{"url":"https://shop.example/hook","authorizedEvents":[]}`, "authorizedEvents"},
+		{`{"url":"https://shop.example/hook","secret":7}`, "secret"},
+		{`{"url":"https://shop.example/hook","secret":"` + strings.Repeat("s", 257) + `"}`, "secret"},
+	} {
+		code, b := do("POST", st.ID+"/webhooks", key, c.body)
+		wantField(code, b, c.path)
+	}
+	code, b = do("POST", st.ID+"/webhooks", key, `{"url":"https://shop.example/hook"} {}`)
+	wantCode(code, b, 400, CodeInvalidRequest)
+
+	// Defaults, and the secret on create only. Unknown members are ignored.
+	code, b = do("POST", st.ID+"/webhooks", key, `{"url":"https://shop.example/hook?a=1","id":"ignored","unknown":[1]}`)
+	var created webhookJSON
+	if code != 200 || json.Unmarshal(b, &created) != nil {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	if !created.Enabled || !created.AutomaticRedelivery || !created.AuthorizedEvents.Everything ||
+		created.AuthorizedEvents.SpecificEvents == nil || created.Secret == nil || len(*created.Secret) != 32 ||
+		!validToken(created.ID) || created.URL != "https://shop.example/hook?a=1" {
+		t.Errorf("created %s", b)
+	}
+	for _, path := range []string{st.ID + "/webhooks", st.ID + "/webhooks/" + created.ID} {
+		if code, b := do("GET", path, key, ""); code != 200 || strings.Contains(string(b), "secret") {
+			t.Errorf("GET %s: %d %s, want no secret", path, code, b)
+		}
+	}
+
+	// An update without a secret keeps it; with one, replaces it.
+	secretOf := func() string {
+		var s string
+		if err := e.pool.QueryRow(ctx, `SELECT secret FROM greenfield_webhooks WHERE id = $1`, created.ID).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	code, b = do("PUT", st.ID+"/webhooks/"+created.ID, key,
+		`{"url":"https://shop.example/other","enabled":false,"authorizedEvents":{"everything":false,"specificEvents":["InvoiceSettled","InvoiceSettled"]},"secret":""}`)
+	var updated webhookJSON
+	if code != 200 || json.Unmarshal(b, &updated) != nil || updated.Secret != nil || updated.Enabled ||
+		updated.URL != "https://shop.example/other" || updated.AuthorizedEvents.Everything ||
+		!slices.Equal(updated.AuthorizedEvents.SpecificEvents, []string{TypeInvoiceSettled}) {
+		t.Errorf("update: %d %s", code, b)
+	}
+	if got := secretOf(); got != *created.Secret {
+		t.Errorf("secret after an update without one: %q, want %q", got, *created.Secret)
+	}
+	if code, b := do("PUT", st.ID+"/webhooks/"+created.ID, key, `{"url":"https://shop.example/other","secret":"new one"}`); code != 200 {
+		t.Errorf("update with a secret: %d %s", code, b)
+	}
+	if got := secretOf(); got != "new one" {
+		t.Errorf("secret %q, want the new one", got)
+	}
+
+	// Not found.
+	code, b = do("GET", st.ID+"/webhooks/aaaaaaaaaaaaaaaaaaaaaaaa", key, "")
+	wantCode(code, b, 404, CodeWebhookNotFound)
+	code, b = do("GET", st.ID+"/webhooks/not-an-id", key, "")
+	wantCode(code, b, 404, CodeWebhookNotFound)
+	code, b = do("GET", st.ID+"/webhooks/"+created.ID+"/deliveries/aaaaaaaaaaaaaaaaaaaaaaaa", key, "")
+	wantCode(code, b, 404, codeDeliveryAbsent)
+	code, b = do("POST", st.ID+"/webhooks/"+created.ID+"/deliveries/aaaaaaaaaaaaaaaaaaaaaaaa/redeliver", key, "")
+	wantCode(code, b, 404, codeDeliveryAbsent)
+	code, b = do("GET", st.ID+"/webhooks/"+created.ID+"/deliveries?count=0", key, "")
+	wantField(code, b, "count")
+	if code, b := do("GET", st.ID+"/webhooks/"+created.ID+"/deliveries", key, ""); code != 200 || string(b) != "[]\n" {
+		t.Errorf("deliveries: %d %q, want an empty array", code, b)
+	}
+
+	// Delete: 200 with no body, then 404.
+	if code, b := do("DELETE", st.ID+"/webhooks/"+created.ID, key, ""); code != 200 || len(b) != 0 {
+		t.Errorf("delete: %d %q", code, b)
+	}
+	code, b = do("DELETE", st.ID+"/webhooks/"+created.ID, key, "")
+	wantCode(code, b, 404, CodeWebhookNotFound)
 }

@@ -53,6 +53,9 @@ const (
 	sendReserve = 5 * time.Second
 	// maxSnippet is how much of a failure answer the delivery log quotes.
 	maxSnippet = 200
+	// recordTimeout bounds recording a request's time and answer, which
+	// happens even when the attempt's context has ended.
+	recordTimeout = 5 * time.Second
 )
 
 // webhookSender is the webhook.Transport of WebhookKind: it signs a
@@ -244,7 +247,9 @@ func (s *webhookSender) record(ctx context.Context, deliveryID string, status in
 	if status != 0 {
 		code = status
 	}
-	_, err := s.pool.Exec(context.WithoutCancel(ctx), `
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	_, err := s.pool.Exec(rctx, `
 		UPDATE greenfield_webhook_deliveries SET sent_at = $2, http_code = $3 WHERE id = $1`,
 		deliveryID, s.now(), code)
 	if err != nil {

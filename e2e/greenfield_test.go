@@ -322,6 +322,15 @@ func TestGreenfieldWooCommerce(t *testing.T) {
 	if inv["additionalStatus"] != "None" {
 		t.Errorf("settled invoice: additionalStatus %v", inv["additionalStatus"])
 	}
+	// Paid, the checkout page sends the buyer back to the order (the
+	// plugin's redirectURL); before, it did not show it.
+	const back = "http://shop.example/checkout/order-received/42/?key=wc_order_abc"
+	if bytes.Contains(page.body, []byte(back)) || !bytes.Contains(page.body, []byte("data-return")) {
+		t.Errorf("the unpaid checkout page shows the return link, or does not know of it")
+	}
+	if page := woo.do("GET", "/i/"+id, ""); page.status != 200 || !bytes.Contains(page.body, []byte(`href="`+back+`"`)) {
+		t.Errorf("the paid checkout page has no link back to %s: %d", back, page.status)
+	}
 	if list := woo.array("GET", "/api/v1/stores/"+store+"/invoices?status=Settled", ""); len(list) != 1 {
 		t.Errorf("invoices?status=Settled = %d invoices", len(list))
 	}

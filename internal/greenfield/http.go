@@ -155,13 +155,9 @@ type storeJSON struct {
 }
 
 func (s *Service) storeJSON(st *Store) storeJSON {
-	coins := s.storeCoins(st)
 	def := ""
-	if len(coins) > 0 {
+	if coins := s.storeCoins(st); len(coins) > 0 {
 		def = PaymentMethodID(coins[0])
-		if slices.Contains(coins, "DOGE") {
-			def = PaymentMethodID("DOGE")
-		}
 	}
 	return storeJSON{
 		ID:                   st.ID,
@@ -211,7 +207,7 @@ func queryBool(r *http.Request, name string) (bool, error) {
 }
 
 // storePaymentMethods answers GET /stores/{storeId}/payment-methods: one
-// on-chain method per coin the store takes.
+// on-chain method per coin the store takes, most preferred first.
 func (s *Service) storePaymentMethods(w http.ResponseWriter, r *http.Request) error {
 	if _, err := queryBool(r, "onlyEnabled"); err != nil {
 		return err

@@ -195,33 +195,46 @@ func ParsePaymentMethod(id string) (string, bool) {
 // PaymentMethodID is Greenfield's id of coin's on-chain method: "LTC-CHAIN".
 func PaymentMethodID(coin string) string { return coin + "-CHAIN" }
 
-// storeCoins returns the coins store st takes that are configured, sorted.
+// storeCoins returns the configured coins store st takes, in its order of
+// preference: the order they were given at creation, or, for a store that
+// takes every coin, Dogecoin first and then the others sorted.
 func (s *Service) storeCoins(st *Store) []string {
-	all := s.cfg.Payments.Coins()
-	if len(st.Coins) == 0 {
-		return all
-	}
-	var out []string
-	for _, c := range all {
-		if slices.Contains(st.Coins, c) {
-			out = append(out, c)
+	if len(st.Coins) > 0 {
+		var out []string
+		for _, c := range st.Coins {
+			if s.cfg.Payments.HasCoin(c) && !slices.Contains(out, c) {
+				out = append(out, c)
+			}
 		}
+		return out
 	}
-	return out
+	all := s.cfg.Payments.Coins()
+	if i := slices.Index(all, "DOGE"); i > 0 {
+		all = append([]string{"DOGE"}, slices.Delete(all, i, i+1)...)
+	}
+	return all
 }
 
-// pickCoin chooses the coin an invoice is paid in: the first of
-// checkout.paymentMethods the store takes, else the currency when it is a
-// coin the store takes, else the store's first coin (DOGE when it takes
-// it).
+// pickCoin chooses the coin an invoice is paid in. A Transient invoice is
+// paid in one coin, where BTCPay's checkout lets the buyer choose among
+// several; so of the methods checkout.paymentMethods names (the WooCommerce
+// plugin's single gateway names all of the store's), the store's most
+// preferred one is taken. Without paymentMethods: the currency when it is a
+// coin the store takes, else the store's most preferred coin.
 func (s *Service) pickCoin(st *Store, req InvoiceRequest, currency string) (string, error) {
 	coins := s.storeCoins(st)
 	if len(coins) == 0 {
 		return "", Invalid("checkout.paymentMethods", "the store takes none of the coins configured on this server")
 	}
 	if req.Checkout.PaymentMethods != nil {
+		var asked []string
 		for _, m := range req.Checkout.PaymentMethods {
-			if c, ok := ParsePaymentMethod(m); ok && slices.Contains(coins, c) {
+			if c, ok := ParsePaymentMethod(m); ok {
+				asked = append(asked, c)
+			}
+		}
+		for _, c := range coins {
+			if slices.Contains(asked, c) {
 				return c, nil
 			}
 		}
@@ -234,9 +247,6 @@ func (s *Service) pickCoin(st *Store, req InvoiceRequest, currency string) (stri
 	}
 	if slices.Contains(coins, currency) {
 		return currency, nil
-	}
-	if slices.Contains(coins, "DOGE") {
-		return "DOGE", nil
 	}
 	return coins[0], nil
 }
@@ -388,7 +398,7 @@ func (s *Service) CreateInvoice(ctx context.Context, st *Store, req InvoiceReque
 			return insertInvoice(ctx, tx, &row)
 		},
 	}
-	p, err := s.cfg.Payments.Create(withCreatingInvoice(ctx, &row), preq)
+	p, err := s.cfg.Payments.Create(context.WithValue(ctx, creatingInvoice{}, &row), preq)
 	if err != nil {
 		var perr *payments.Error
 		if errors.As(err, &perr) {
@@ -427,6 +437,24 @@ func checkInvoiceMetadata(raw json.RawMessage) (string, error) {
 		return "", Invalid("metadata.orderId", "metadata.orderId must be text of at most %d bytes", maxOrderIDLen)
 	}
 	return orderID, nil
+}
+
+// creatingInvoice is the context key under which CreateInvoice passes the
+// row it stores (filled by Attach) to the hooks of the payment.created
+// event (see CreatingInvoice).
+type creatingInvoice struct{}
+
+// CreatingInvoice returns, inside the payment.created event of a payment
+// CreateInvoice is creating, its Greenfield row (already inserted in the
+// event's transaction); ok is false for every other payment. A hook can so
+// tell, without a query, that a created payment is no Greenfield invoice:
+// every Greenfield invoice is created by CreateInvoice.
+func CreatingInvoice(ctx context.Context, paymentID uuid.UUID) (row *InvoiceRow, ok bool) {
+	row, _ = ctx.Value(creatingInvoice{}).(*InvoiceRow)
+	if row == nil || row.PaymentID != paymentID {
+		return nil, false
+	}
+	return row, true
 }
 
 // InvoiceFilter selects invoices for Invoices; zero fields do not filter.

@@ -4,20 +4,25 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/pgtest"
 	"github.com/transient-gateway/transient/internal/rates"
 	"github.com/transient-gateway/transient/internal/regtest"
+	"github.com/transient-gateway/transient/internal/webhook"
 )
 
 // server is the Greenfield API on a real payments service (PostgreSQL and
@@ -440,4 +445,53 @@ func TestUpdateAndArchiveInvoice(t *testing.T) {
 		t.Errorf("unarchive: %d %s", r.status, r.body)
 	}
 	wantError(t, s.do("DELETE", base+"/7d444840-9dc0-11d1-b245-5ffdce74fad2", s.key, ""), 404, CodeInvoiceNotFound)
+}
+
+// rowAtCreated is an event hook that reads the Greenfield row inside the
+// created event's transaction, as the webhook hook does for InvoiceCreated.
+type rowAtCreated struct {
+	mu   sync.Mutex
+	rows map[uuid.UUID]*InvoiceRow
+	errs []error
+}
+
+func (h *rowAtCreated) EventDestinations(ctx context.Context, tx pgx.Tx, p *payments.Payment, ev *payments.Event) ([]webhook.Destination, error) {
+	if ev.Type != payments.EventCreated {
+		return nil, nil
+	}
+	row, err := LoadInvoiceRow(ctx, tx, p.ID)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err != nil {
+		h.errs = append(h.errs, err)
+		return nil, nil
+	}
+	if fromCtx, ok := CreatingInvoice(ctx, p.ID); !ok || fromCtx.StoreID != row.StoreID {
+		h.errs = append(h.errs, errors.New("CreatingInvoice does not give the row being created"))
+	}
+	h.rows[p.ID] = row
+	return nil, nil
+}
+
+// TestCreatedEventSeesTheInvoice checks that the payment.created event of
+// a Greenfield invoice is written after the invoice's row, in the same
+// transaction, so a hook can read the row (the store, the metadata).
+func TestCreatedEventSeesTheInvoice(t *testing.T) {
+	s := newServer(t)
+	h := &rowAtCreated{rows: map[uuid.UUID]*InvoiceRow{}}
+	s.pay.AddEventHook(h)
+	a := s.do("POST", "/api/v1/stores/"+s.store.ID+"/invoices", s.key, `{"amount":"1","currency":"LTC","metadata":{"orderId":"9"}}`)
+	if a.status != 200 {
+		t.Fatalf("create: %d %s", a.status, a.body)
+	}
+	id := uuid.MustParse(object(t, a.body)["id"].(string))
+	if _, ok := CreatingInvoice(context.Background(), id); ok {
+		t.Error("CreatingInvoice outside a create")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	row := h.rows[id]
+	if len(h.errs) > 0 || row == nil || row.StoreID != s.store.ID || row.OrderID != "9" || string(row.Metadata) != `{"orderId":"9"}` {
+		t.Fatalf("row read in the created event's transaction: %+v, errors %v", row, h.errs)
+	}
 }

@@ -1,6 +1,7 @@
 package greenfield
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/transient-gateway/transient/internal/payments"
@@ -84,5 +85,49 @@ func TestPermissions(t *testing.T) {
 	}
 	if ValidPermission("btcpay.server.canmodifyserversettings") || ValidPermission("unrestricted") {
 		t.Error("a server permission is accepted for a store key")
+	}
+}
+
+// TestPickCoin checks the one coin an invoice is paid in: the store's most
+// preferred of the methods asked (the WooCommerce plugin's single gateway
+// asks for all of them), else the currency when it is a coin, else the
+// store's first.
+func TestPickCoin(t *testing.T) {
+	pay := payments.NewService(nil, payments.Config{Coins: []payments.Coin{{Code: "BTC"}, {Code: "DOGE"}, {Code: "LTC"}}})
+	s := New(Config{Payments: pay})
+	all := &Store{}
+	ltcFirst := &Store{Coins: []string{"LTC", "BTC"}}
+	for _, tt := range []struct {
+		name     string
+		st       *Store
+		methods  []string
+		currency string
+		want     string
+	}{
+		{"every method, store takes all", all, []string{"BTC_CHAIN", "DOGE_CHAIN", "LTC_CHAIN"}, "USD", "DOGE"},
+		{"every method, store prefers LTC", ltcFirst, []string{"BTC_CHAIN", "DOGE_CHAIN", "LTC_CHAIN"}, "USD", "LTC"},
+		{"one method", all, []string{"LTC_CHAIN"}, "USD", "LTC"},
+		{"one method, bare code", ltcFirst, []string{"btc"}, "USD", "BTC"},
+		{"lightning ignored", all, []string{"BTC-LN", "LTC-CHAIN"}, "USD", "LTC"},
+		{"no methods, coin currency", ltcFirst, nil, "BTC", "BTC"},
+		{"no methods, fiat", all, nil, "EUR", "DOGE"},
+		{"no methods, fiat, LTC first", ltcFirst, nil, "EUR", "LTC"},
+		{"no methods, coin the store does not take", ltcFirst, nil, "DOGE", "LTC"},
+		{"method the store does not take", ltcFirst, []string{"DOGE_CHAIN"}, "USD", ""},
+		{"empty list", all, []string{}, "USD", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.pickCoin(tt.st, InvoiceRequest{Checkout: CheckoutRequest{PaymentMethods: tt.methods}}, tt.currency)
+			if tt.want == "" {
+				var v ValidationError
+				if !errors.As(err, &v) || v[0].Path != "checkout.paymentMethods" {
+					t.Errorf("got %q, %v; want a refusal of checkout.paymentMethods", got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("got %q, %v; want %s", got, err, tt.want)
+			}
+		})
 	}
 }

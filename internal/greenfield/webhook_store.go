@@ -275,16 +275,6 @@ func (s *Service) address(ctx context.Context, tx pgx.Tx, row *InvoiceRow, p *pa
 	return out, nil
 }
 
-// creatingInvoice is the context key under which CreateInvoice passes the
-// invoice row it stores (filled by its Attach) to the created event's hook.
-type creatingInvoice struct{}
-
-// withCreatingInvoice returns ctx carrying row for the created event of the
-// payment being created.
-func withCreatingInvoice(ctx context.Context, row *InvoiceRow) context.Context {
-	return context.WithValue(ctx, creatingInvoice{}, row)
-}
-
 // webhookHook is the payments.EventHook of Greenfield webhooks.
 type webhookHook struct{ s *Service }
 
@@ -304,8 +294,8 @@ func (s *Service) webhookDestinations(ctx context.Context, tx pgx.Tx, p *payment
 		// Every payment is created with this event: one that is no
 		// Greenfield invoice must cost no query. CreateInvoice, the only
 		// place invoices are stored, passes its row.
-		row, _ = ctx.Value(creatingInvoice{}).(*InvoiceRow)
-		if row == nil || row.PaymentID != p.ID {
+		var ok bool
+		if row, ok = CreatingInvoice(ctx, p.ID); !ok {
 			return nil, nil
 		}
 	} else {

@@ -9,8 +9,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/transient-gateway/transient/internal/pgtest"
+	"github.com/transient-gateway/transient/internal/webhook"
 )
 
 // benchConns is the concurrency issue 13's creation target is set at.
@@ -21,6 +24,8 @@ const benchConns = 16
 // compares it with: PostgreSQL's durable single-row INSERT of the same row
 // into a copy of the payments table, same concurrency ("insert"). Compare
 // the creates/s of the two (one run; the machine is shared).
+// "pool-webhook" is "pool" with a global webhook URL, as transientd runs
+// with PAYMENT_WEBHOOK_URL: each event also queues a delivery and its job.
 //
 //	go test -run '^$' -bench BenchmarkCreate -benchtime 2000x ./internal/payments/
 func BenchmarkCreate(b *testing.B) {
@@ -46,17 +51,34 @@ func BenchmarkCreate(b *testing.B) {
 			return err
 		})
 	})
-	b.Run("pool", func(b *testing.B) {
-		if _, err := pool.Exec(ctx, `
-			INSERT INTO address_pool (coin, address)
-			SELECT 'LTC', 'bench-' || gen_random_uuid() FROM generate_series(1, $1::int)`, b.N+benchConns); err != nil {
-			b.Fatal(err)
-		}
-		runCreates(b, func() error {
-			_, err := svc.Create(ctx, CreateRequest{Coin: "LTC", Amount: 100000})
-			return err
-		})
+	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{FetchCooldown: river.FetchCooldownMin})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// As transientd runs with PAYMENT_WEBHOOK_URL set: every event is
+	// queued for delivery (no worker sends it here).
+	hooked := NewService(pool, Config{
+		Coins:       []Coin{{Code: "LTC", Confirmations: 2, URIScheme: "litecoin", Addresses: noAddresses{}}},
+		AddressPool: PoolConfig{Size: 10},
+		Jobs:        jobs,
+		Outbox:      webhook.NewOutbox(pool, jobs, webhook.Config{URL: "http://127.0.0.1:9/hook"}),
 	})
+	for _, bc := range []struct {
+		name string
+		svc  *Service
+	}{{"pool", svc}, {"pool-webhook", hooked}} {
+		b.Run(bc.name, func(b *testing.B) {
+			if _, err := pool.Exec(ctx, `
+				INSERT INTO address_pool (coin, address)
+				SELECT 'LTC', 'bench-' || gen_random_uuid() FROM generate_series(1, $1::int)`, b.N+benchConns); err != nil {
+				b.Fatal(err)
+			}
+			runCreates(b, func() error {
+				_, err := bc.svc.Create(ctx, CreateRequest{Coin: "LTC", Amount: 100000})
+				return err
+			})
+		})
+	}
 }
 
 // benchPool returns a pool on a fresh database with benchConns connections,

@@ -118,8 +118,9 @@ func (w *createdWorld) service(cfg Config) *Service {
 
 // expectCreated checks that p has exactly one event, its created event,
 // with all that goes with it: sequence 1 in the row and the payment's
-// counter, UNPAID after "", the webhook body, the NOTIFY, the delivery to
-// the global URL, and the hook having seen it after Attach stored note.
+// counter, UNPAID after "", the webhook body, no NOTIFY (see EventsChannel),
+// the delivery to the global URL, and the hook having seen it after Attach
+// stored note.
 func (w *createdWorld) expectCreated(p *Payment, note string) {
 	w.t.Helper()
 	events, err := w.svc.Events(w.ctx, p.ID)
@@ -148,15 +149,7 @@ func (w *createdWorld) expectCreated(p *Payment, note string) {
 	if err := w.pool.QueryRow(w.ctx, `SELECT event_sequence FROM payments WHERE id = $1`, p.ID).Scan(&counter); err != nil || counter != 1 {
 		w.t.Fatalf("payments.event_sequence = %d (%v), want 1", counter, err)
 	}
-	nctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
-	defer cancel()
-	n, err := w.listen.WaitForNotification(nctx)
-	if err != nil {
-		w.t.Fatalf("no notification of the created event: %v", err)
-	}
-	if want := p.ID.String() + ":1"; n.Channel != EventsChannel || n.Payload != want {
-		w.t.Fatalf("notification %s %q, want %s %q", n.Channel, n.Payload, EventsChannel, want)
-	}
+	w.expectNoNotification("the created event")
 	var url, kind string
 	err = w.pool.QueryRow(w.ctx, `SELECT url, kind FROM webhook_deliveries WHERE event_id = $1`, ev.ID).Scan(&url, &kind)
 	if err != nil || url != createdHookURL || kind != webhook.KindWebhook {
@@ -169,7 +162,7 @@ func (w *createdWorld) expectCreated(p *Payment, note string) {
 }
 
 // expectNothingStored checks that a failed creation left no payment, event,
-// delivery, attached row or notification behind.
+// delivery or attached row behind, and announced nothing.
 func (w *createdWorld) expectNothingStored() {
 	w.t.Helper()
 	var payments, events, deliveries, attached int
@@ -181,10 +174,17 @@ func (w *createdWorld) expectNothingStored() {
 	if payments+events+deliveries+attached != 0 {
 		w.t.Fatalf("a failed creation left %d payments, %d events, %d deliveries, %d attached rows", payments, events, deliveries, attached)
 	}
+	w.expectNoNotification("a failed creation")
+}
+
+// expectNoNotification checks that nothing was announced on EventsChannel
+// for a moment.
+func (w *createdWorld) expectNoNotification(what string) {
+	w.t.Helper()
 	nctx, cancel := context.WithTimeout(w.ctx, 300*time.Millisecond)
 	defer cancel()
 	if n, err := w.listen.WaitForNotification(nctx); err == nil {
-		w.t.Fatalf("a failed creation was announced: %s", n.Payload)
+		w.t.Fatalf("%s was announced: %s", what, n.Payload)
 	}
 }
 
@@ -192,7 +192,7 @@ func (w *createdWorld) expectNothingStored() {
 // getnewaddress, the address pool with and without a label or an Attach,
 // addresses derived from an extended public key, CreateOnce) writes exactly
 // one payment.created event in the creating transaction, after Attach, and
-// the next event is number 2.
+// the next event is number 2, announced on EventsChannel.
 func TestCreatedEventOnEveryPath(t *testing.T) {
 	w := newCreatedWorld(t)
 	ltc := w.svc.coins["LTC"]
@@ -290,9 +290,15 @@ func TestCreatedEventOnEveryPath(t *testing.T) {
 		}
 	}
 
-	// The first change after creation is event 2.
+	// The first change after creation is event 2, announced.
 	w.svc = node
 	w.process(w.pay(first.Address, amt("1")))
+	nctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
+	defer cancel()
+	n, err := w.listen.WaitForNotification(nctx)
+	if want := first.ID.String() + ":2"; err != nil || n.Payload != want {
+		t.Fatalf("notification after the first change: %v %v, want %q", n, err, want)
+	}
 	events, err := node.Events(w.ctx, first.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -606,10 +606,16 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("no hint job was handed back at shutdown: the job drain was not exercised")
 	}
 
-	// Every event was delivered.
-	var events int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM payment_events`).Scan(&events); err != nil || events != paid {
-		t.Errorf("%d events, want %d (one per paid payment): %v", events, paid, err)
+	// One created event per stored payment, one status change per paid
+	// payment, nothing else; every event was delivered.
+	var created, changed, others, stored int
+	if err := pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE type = 'payment.created'), count(*) FILTER (WHERE type = 'payment.status_changed'),
+			count(*) FILTER (WHERE type NOT IN ('payment.created', 'payment.status_changed')), (SELECT count(*) FROM payments)
+		FROM payment_events`).Scan(&created, &changed, &others, &stored); err != nil ||
+		created != stored || changed != paid || others != 0 {
+		t.Errorf("events: %d created, %d status changes, %d others; want %d created (one per stored payment), %d status changes (one per paid payment), 0 others (%v)",
+			created, changed, others, stored, paid, err)
 	}
 	waitFor(t, 60*time.Second, func() bool {
 		var undelivered int

@@ -12,6 +12,7 @@ import (
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/rates"
 	"github.com/transient-gateway/transient/internal/throttle"
+	"github.com/transient-gateway/transient/internal/webhook"
 )
 
 // Config configures a Service.
@@ -55,6 +56,7 @@ type Service struct {
 	cfg    Config
 	stores *Stores
 	log    *slog.Logger
+	outbox *webhook.Outbox // set by AddWebhooks (webhook_store.go); nil: no webhooks
 }
 
 // New returns a Service. Mount its routes with Mount.

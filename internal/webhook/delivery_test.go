@@ -880,3 +880,42 @@ func TestCallbackCredentialsHiddenInLog(t *testing.T) {
 		t.Errorf("the receiver did not get the credentials: %v", reqs)
 	}
 }
+
+func TestEnqueueToOnlyGivenDestinations(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	global := newReceiver(t, nil)
+	own := newReceiver(t, nil)
+	p := newProcess(t, pool, Config{URL: global.srv.URL, AllowPrivate: true, Backoff: fastBackoff}, true)
+
+	eventID, paymentID := uuid.New(), uuid.New()
+	body := []byte(`{"type":"InvoiceSettled"}`)
+	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
+		return p.outbox.EnqueueTo(context.Background(), tx, eventID, paymentID, []Destination{
+			{URL: own.srv.URL + "/hook?shop=1&x=%2F", Body: body, Kind: KindBitPayIPN},
+			{URL: ""}, // skipped
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := waitSettled(t, p.outbox, eventID, 1, 10*time.Second)
+	if ds[0].State != StateDelivered || ds[0].Kind != KindBitPayIPN || ds[0].PaymentID != paymentID {
+		t.Errorf("delivery: got %+v", ds[0])
+	}
+	reqs := own.requests()
+	if len(reqs) != 1 || !bytes.Equal(reqs[0].body, body) {
+		t.Fatalf("receiver: got %d requests, want 1 with the body", len(reqs))
+	}
+	if n := len(global.requests()); n != 0 {
+		t.Errorf("global receiver got %d requests, want 0: EnqueueTo must not add the global URL", n)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM webhook_deliveries WHERE url = $1`, own.srv.URL+"/hook?shop=1&x=%2F"); n != 1 {
+		t.Errorf("deliveries to the URL as given: got %d, want 1", n)
+	}
+	if err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
+		return p.outbox.EnqueueTo(context.Background(), tx, uuid.New(), paymentID, nil)
+	}); err != nil {
+		t.Errorf("no destinations: %v", err)
+	}
+}

@@ -232,6 +232,36 @@ func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, msg Message) error {
 	return nil
 }
 
+// EnqueueTo records a delivery to each of dests (untrusted destinations,
+// like Message.Extra) for eventID and schedules a job for each, inside tx,
+// without the global URL or a callback URL: it is for an adapter's own
+// deliveries that no payment event announces, such as a redelivery with a
+// new body or a notification of a change made through the adapter's API.
+// eventID need not be a recorded payment event. An empty dests is a no-op.
+func (o *Outbox) EnqueueTo(ctx context.Context, tx pgx.Tx, eventID, paymentID uuid.UUID, dests []Destination) error {
+	if len(dests) == 0 {
+		return nil
+	}
+	rows := make([]destination, 0, len(dests))
+	for _, d := range dests {
+		if d.URL == "" {
+			continue
+		}
+		kind := d.Kind
+		if kind == "" {
+			kind = KindWebhook
+		}
+		rows = append(rows, destination{url: d.URL, kind: kind, body: d.Body})
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if _, err := o.insert(ctx, tx, eventID, paymentID, rows); err != nil {
+		return fmt.Errorf("webhook: enqueue to destinations of event %s: %w", eventID, err)
+	}
+	return nil
+}
+
 // insert writes one pending delivery per destination and a job for each,
 // in tx, and returns the new delivery ids.
 func (o *Outbox) insert(ctx context.Context, tx pgx.Tx, eventID, paymentID uuid.UUID, dests []destination) ([]uuid.UUID, error) {

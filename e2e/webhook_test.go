@@ -362,11 +362,12 @@ func TestRedeliverThroughAPI(t *testing.T) {
 			ID string `json:"id"`
 		} `json:"events"`
 	}
+	// The created event and UNPAID>PENDING; the second is redelivered.
 	waitFor(t, 30*time.Second, func() bool {
 		d.call("GET", "/payments/"+p.ID+"/events", "", &events)
-		return len(events.Events) == 1 && len(hooks.missing([]string{events.Events[0].ID})) == 0
-	}, func() string { return "the first delivery did not arrive" })
-	id := events.Events[0].ID
+		return len(events.Events) == 2 && len(hooks.missing([]string{events.Events[0].ID, events.Events[1].ID})) == 0
+	}, func() string { return "the first deliveries did not arrive" })
+	id := events.Events[1].ID
 	var red struct {
 		Deliveries []string `json:"deliveries"`
 	}

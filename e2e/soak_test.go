@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,13 +59,20 @@ const (
 	soakRSSGrowth = 1.5
 	soakRSSCap    = 64 << 20
 	// The idle counts after the load may exceed those before it by what
-	// stays open on purpose: the database pool keeps connections it
-	// opened under load (up to DATABASE_MAX_CONNS, 20, each a descriptor)
-	// and the node and webhook clients keep a few idle connections (a
-	// descriptor and two goroutines each). A leak per request or per
-	// stream (the long run opens thousands) is far above these.
-	soakFDSlack        = 20 + 10
-	soakGoroutineSlack = 40
+	// stays open on purpose: the database pool keeps the connections it
+	// opened under load (up to DATABASE_MAX_CONNS, 20, a descriptor each),
+	// and the refresh of the outputs still tracked keeps 16 node calls in
+	// flight every catch-up (payments.refreshConcurrency), so 16 node
+	// connections stay in use (a descriptor and two goroutines each). A
+	// leak per request or per stream (the long run opens thousands) is far
+	// above these.
+	soakFDSlack        = 20 + 16 + 8
+	soakGoroutineSlack = 2*16 + 10
+	// soakIdleWait bounds the wait for the idle counts after the load:
+	// longer than the webhook client's idle connection timeout (90 s).
+	soakIdleWait = 2 * time.Minute
+	// soakDrainWait bounds the wait for the queued jobs after the load.
+	soakDrainWait = 10 * time.Minute
 )
 
 func soakConfig(t *testing.T) soakSettings {
@@ -107,6 +115,13 @@ type soak struct {
 	c   *chaos
 	d   *daemon
 	cfg soakSettings
+	// ops is the daemon's METRICS_ADDR listener: /metrics and the
+	// profiler, whose goroutine dump a failed leak check logs.
+	ops string
+	// idleDump is the goroutine dump before the load.
+	idleDump string
+	// drained is how long the queued jobs took to run out after the load.
+	drained time.Duration
 	// api makes the short requests; streams the event streams, which
 	// end by their context.
 	api, streams *http.Client
@@ -135,16 +150,27 @@ type soakPay struct {
 func TestSoak(t *testing.T) {
 	t.Parallel()
 	cfg := soakConfig(t)
-	c := newChaos(t, 1, "", "DATABASE_MAX_CONNS=20", "STREAM_MAX_PER_PAYMENT=4")
-	s := &soak{t: t, c: c, d: c.daemons[0], cfg: cfg, counts: map[string]int{}, toPay: make(chan soakPay, 4096)}
+	ops := freeAddr(t)
+	c := newChaos(t, 1, "", "DATABASE_MAX_CONNS=20", "STREAM_MAX_PER_PAYMENT=4", "METRICS_ADDR="+ops)
+	s := &soak{t: t, c: c, d: c.daemons[0], cfg: cfg, ops: "http://" + ops, counts: map[string]int{}, toPay: make(chan soakPay, 4096)}
 	tr := &http.Transport{MaxIdleConns: cfg.clients * 2, MaxIdleConnsPerHost: cfg.clients * 2, IdleConnTimeout: time.Minute}
 	s.api = &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	s.streams = &http.Client{Transport: tr}
 	cmd, _ := s.d.proc()
 	pid := cmd.Process.Pid
 
-	// Idle before the load: the level the process must return to.
+	// Idle before the load: the level the process must return to, read
+	// once the job queue's maintenance services (started staggered after
+	// the leader election, a dozen goroutines) have settled: the count
+	// unchanged for 3 s.
 	before := s.read(pid, 0)
+	for settle, since := time.Now().Add(time.Minute), time.Now(); time.Now().Before(settle) && time.Since(since) < 3*time.Second; {
+		time.Sleep(250 * time.Millisecond)
+		if x := s.read(pid, 0); x.goroutines != before.goroutines || x.fds != before.fds {
+			before, since = x, time.Now()
+		}
+	}
+	s.idleDump = s.goroutineDump()
 	load0 := loadAverage()
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -187,11 +213,24 @@ func TestSoak(t *testing.T) {
 	c.mine(2)
 	inv := c.check(2 * time.Minute)
 
-	// Idle after the load: the client's connections closed, the counts
-	// must come back down.
+	// Idle after the load: once the queued jobs have run (the hints are
+	// accepted at once and worked off by HINT_WORKERS, 32, each with a
+	// node connection) and the client's connections are closed, the
+	// counts must come back down when the daemon's own idle connections
+	// time out (the webhook client keeps them 90 s, the node client 25 s).
 	tr.CloseIdleConnections()
+	drainStart := time.Now()
+	queued := s.queued()
+	for queued != 0 && time.Since(drainStart) < soakDrainWait {
+		time.Sleep(250 * time.Millisecond)
+		queued = s.queued()
+	}
+	s.drained = time.Since(drainStart)
+	if queued != 0 {
+		t.Errorf("%d jobs still queued or running %s after the load stopped", queued, soakDrainWait)
+	}
 	var after soakSample
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(soakIdleWait)
 	for {
 		after = s.read(pid, time.Since(start))
 		if after.goroutines <= before.goroutines+soakGoroutineSlack && after.fds <= before.fds+soakFDSlack ||
@@ -211,6 +250,18 @@ func TestSoak(t *testing.T) {
 	s.assert(samples, before, after)
 }
 
+// queued returns how many jobs are waiting or running, -1 on error.
+func (s *soak) queued() int {
+	var n int
+	err := s.c.pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM river_job WHERE state IN ('available', 'running', 'retryable')`).Scan(&n)
+	if err != nil {
+		s.t.Logf("counting the queued jobs: %v", err)
+		return -1
+	}
+	return n
+}
+
 // read samples the process: RSS from /proc, goroutines and descriptors
 // from /metrics.
 func (s *soak) read(pid int, at time.Duration) soakSample {
@@ -224,7 +275,7 @@ func (s *soak) read(pid int, at time.Duration) soakSample {
 		}
 	}
 	client := http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Get(s.d.url + "/metrics")
+	resp, err := client.Get(s.ops + "/metrics")
 	if err != nil {
 		return out
 	}
@@ -636,8 +687,8 @@ func (s *soak) report(samples []soakSample, before, after soakSample, ran time.D
 			mib(first.rss), warm.at.Round(time.Second), mib(warm.rss), mib(peak.rss), peak.at.Round(time.Second), mib(last.rss),
 			soakRSSGrowth, map[bool]string{false: " and < " + mib(soakRSSCap), true: " (no absolute cap under -race)"}[raceEnabled]),
 		fmt.Sprintf("soak: RSS MiB over time: %s", strings.Join(series, " ")),
-		fmt.Sprintf("soak: goroutines idle before %.0f, peak %.0f, idle after %.0f; open fds idle before %.0f, peak %.0f, idle after %.0f",
-			before.goroutines, peakG, after.goroutines, before.fds, peakF, after.fds),
+		fmt.Sprintf("soak: queued jobs (mostly hints) ran out %s after the load stopped; goroutines idle before %.0f, peak %.0f, idle after %.0f; open fds idle before %.0f, peak %.0f, idle after %.0f",
+			s.drained.Round(time.Second), before.goroutines, peakG, after.goroutines, before.fds, peakF, after.fds),
 		fmt.Sprintf("soak: invariants: %s", inv),
 	}
 }
@@ -662,12 +713,41 @@ func (s *soak) assert(samples []soakSample, before, after soakSample) {
 			t.Errorf("RSS at the end is %s, want under %s", mib(last.rss), mib(soakRSSCap))
 		}
 	}
+	leak := false
 	if after.goroutines > before.goroutines+soakGoroutineSlack {
+		leak = true
 		t.Errorf("goroutines idle after the load: %.0f, before it %.0f; want at most %d more", after.goroutines, before.goroutines, soakGoroutineSlack)
 	}
 	if after.fds > before.fds+soakFDSlack {
+		leak = true
 		t.Errorf("open descriptors idle after the load: %.0f, before it %.0f; want at most %d more", after.fds, before.fds, soakFDSlack)
 	}
+	if leak {
+		cmd, _ := s.d.proc()
+		out, err := exec.Command("ss", "-tnpH").Output()
+		var conns []string
+		for line := range strings.Lines(string(out)) {
+			if strings.Contains(line, fmt.Sprintf("pid=%d,", cmd.Process.Pid)) {
+				conns = append(conns, strings.Join(strings.Fields(line)[2:5], " "))
+			}
+		}
+		t.Logf("transientd's TCP connections (ss: %v; node RPC %s, webhook receiver %s, API %s):\n%s",
+			err, strconv.Itoa(s.c.node.RPCPort), s.c.hooks.url, s.d.url, strings.Join(conns, "\n"))
+		t.Logf("goroutines of transientd before the load:\n%s", s.idleDump)
+		t.Logf("goroutines of transientd after the load:\n%s", s.goroutineDump())
+	}
+}
+
+// goroutineDump returns the daemon's goroutines grouped by stack.
+func (s *soak) goroutineDump() string {
+	client := http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(s.ops + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return string(raw)
 }
 
 // loadAverage returns the machine's 1, 5 and 15 minute load averages.

@@ -4,7 +4,7 @@
 #   make pay PAYMENT=<id> [AMOUNT=]  pay a payment from the dev miner wallet
 #   make mine [BLOCKS=1]             mine blocks on the dev chain
 #   make test                        what CI runs: gofmt, go vet, go test -race
-#   make chaos                       the long fault-injection suite; prints the invariant report
+#   make chaos                       the long fault-injection suite and the soak; prints their reports
 #   make bench                       the benchmark: writes docs/benchmarks.md
 #   make fuzz [FUZZTIME=30s]         run every fuzz target for a while
 
@@ -28,9 +28,15 @@ run: deps build ## run the local stack (PostgreSQL, litecoind regtest, transient
 test: ## install what is missing, then gofmt -l, go vet and go test -race on every package (what CI runs)
 	@scripts/test.sh
 
-chaos: deps ## the long fault-injection suite (e2e/chaos_test.go, CHAOS_LONG=1): crash storms, receiver, PostgreSQL and node restarts; prints the invariant report (full log: .cache/chaos.log)
+# The soak runs after the chaos suite and without the race detector, whose
+# shadow memory would make its RSS figures meaningless; its short version
+# runs under -race in make test. SOAK_DURATION (default 10m) and
+# SOAK_CLIENTS (default 100) resize it.
+chaos: deps ## the long fault-injection suite (e2e/chaos_test.go, CHAOS_LONG=1): crash storms, receiver, PostgreSQL and node restarts, then the 10-minute soak (e2e/soak_test.go); prints the invariant reports (full log: .cache/chaos.log)
 	@mkdir -p .cache
-	set -o pipefail; CHAOS_LONG=1 $(GO) test -race -count=1 -timeout 60m -v -run 'TestChaos' ./e2e/ 2>&1 | tee .cache/chaos.log | grep -E '^(chaos|=== RUN|--- |PASS|FAIL|ok)|chaos_test.go'; \
+	set -o pipefail; { CHAOS_LONG=1 $(GO) test -race -count=1 -timeout 60m -v -run 'TestChaos' ./e2e/; suite=$$?; \
+		CHAOS_LONG=1 $(GO) test -count=1 -timeout 40m -v -run 'TestSoak$$' ./e2e/; soak=$$?; \
+		[ $$suite = 0 ] && [ $$soak = 0 ]; } 2>&1 | tee .cache/chaos.log | grep -E '^(chaos|=== RUN|--- |PASS|FAIL|ok)|(chaos|soak)_test.go'; \
 		status=$$?; echo "full output: .cache/chaos.log"; exit $$status
 
 fuzz: ## run every fuzz target FUZZTIME each (default 30s; FUZZ=regexp picks targets) and report time, inputs tried and failures

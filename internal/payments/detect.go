@@ -30,8 +30,11 @@ const (
 	// observeBatch is the number of transactions observed per database
 	// transaction on the batch paths.
 	observeBatch = 200
-	// refreshConcurrency is the number of node calls a block refresh keeps
-	// in flight; the nodes serve about that many in parallel.
+	// refreshConcurrency is the number of transaction reads a coin's node
+	// gets at once from this process, summed over every batch, refresh and
+	// catch-up running: the nodes serve about that many in parallel, and
+	// Litecoin and Bitcoin Core answer "Work queue depth exceeded" to the
+	// requests beyond their rpcthreads + rpcworkqueue (4 + 16 by default).
 	refreshConcurrency = 16
 )
 
@@ -178,13 +181,27 @@ func (s *Service) readRound(ctx context.Context, c Coin, r *reader, txids []stri
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	slots, ok := s.nodeSlots[c.Code]
+	if !ok { // a coin not configured through NewService: no shared bound
+		slots = make(chan struct{}, refreshConcurrency)
+	}
 	for range min(refreshConcurrency, len(txids)) {
 		wg.Go(func() {
 			for txid := range next {
-				t, err := c.Node.GetTransaction(ctx, txid)
-				var o TxObservation
-				if err == nil {
-					o, err = r.fromTx(ctx, t, observedAt)
+				var (
+					o   TxObservation
+					err error
+				)
+				select {
+				case slots <- struct{}{}:
+					var t *coind.Transaction
+					t, err = c.Node.GetTransaction(ctx, txid)
+					if err == nil {
+						o, err = r.fromTx(ctx, t, observedAt)
+					}
+					<-slots
+				case <-ctx.Done():
+					err = ctx.Err()
 				}
 				mu.Lock()
 				switch {

@@ -152,9 +152,16 @@ func (s *Service) workTxHint(ctx context.Context, coin, txid string) error {
 func (s *Service) processTxs(ctx context.Context, refs []txRef) error {
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
+	// Jobs for the same transaction in one batch (a hint that arrived
+	// while another job of its transaction ran) need one read: every one
+	// of them was stored before this read begins.
 	byCoin := make(map[string][]string)
+	seen := make(map[txRef]bool, len(refs))
 	for _, r := range refs {
-		byCoin[r.coin] = append(byCoin[r.coin], r.txid)
+		if !seen[r] {
+			seen[r] = true
+			byCoin[r.coin] = append(byCoin[r.coin], r.txid)
+		}
 	}
 	for code, txids := range byCoin {
 		c, err := s.nodeFor(code)

@@ -886,9 +886,10 @@ func (b *benchRun) burstWorkload(ctx context.Context, chain *chainPayments) erro
 			}
 			gw = time.Since(began)
 			// The hints that arrived after their transaction's job had
-			// run queued more jobs: the next workload starts once they
-			// are worked off, or it would measure this one's tail.
-			if err := b.waitDetectionIdle(ctx, time.Minute); err != nil {
+			// run queued more jobs, and every payment's webhook is
+			// queued: the next workload starts once they are worked off,
+			// or it would measure this one's tail.
+			if err := b.waitQueuesIdle(ctx, time.Minute); err != nil {
 				return err
 			}
 			drained = time.Since(began)
@@ -909,7 +910,7 @@ func (b *benchRun) burstWorkload(ctx context.Context, chain *chainPayments) erro
 	b.add(benchRow{
 		figure: fmt.Sprintf("hint burst: %d hints, %d tx paying %d payments, until all PENDING",
 			len(chain.burst)*per, len(chain.burst), len(ids)),
-		gateway: fmt.Sprintf("%s tx/s (%s; hints accepted in %s, every hint worked off in %s)", num(rate),
+		gateway: fmt.Sprintf("%s tx/s (%s; hints accepted in %s, every hint and webhook worked off in %s)", num(rate),
 			gw.Round(time.Millisecond), accepted.Round(time.Millisecond), drained.Round(time.Millisecond)),
 		limit:  fmt.Sprintf("node gettransaction, %d conn.: %s", nodeReadConc, perSec(lim)),
 		ratio:  ratio(rate, lim.rate()),
@@ -939,21 +940,21 @@ func (b *benchRun) waitStatus(ctx context.Context, ids []uuid.UUID, status strin
 	}
 }
 
-// waitDetectionIdle polls the job table until transientd's detection queue
-// has nothing left to run.
-func (b *benchRun) waitDetectionIdle(ctx context.Context, limit time.Duration) error {
+// waitQueuesIdle polls the job table until transientd's detection and
+// webhook queues have nothing left to run.
+func (b *benchRun) waitQueuesIdle(ctx context.Context, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		var n int
-		if err := b.db.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE queue = $1 AND state IN ('available', 'running', 'retryable', 'pending')`,
-			payments.QueueHints).Scan(&n); err != nil {
+		if err := b.db.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE queue = ANY($1) AND state IN ('available', 'running', 'retryable', 'pending')`,
+			[]string{payments.QueueHints, webhook.Queue}).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d detection jobs still queued after %s", n, limit)
+			return fmt.Errorf("%d detection and webhook jobs still queued after %s", n, limit)
 		}
 		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
 			return err

@@ -27,6 +27,11 @@ import (
 //     running at the same time are therefore read from the node concurrently
 //     and observed in one database transaction per batch (about 3,000 hints/s
 //     for 500 transactions: go test -v -run TestHintBurst ./e2e/).
+//   - How many jobs run together is the detection queue's worker count
+//     (HINT_WORKERS, 256 by default): it bounds the batch, while the reads
+//     in flight to a node stay at refreshConcurrency per coin. With 32
+//     workers a 500-transaction burst went through the batcher 32 at a
+//     time, and its jobs waited seconds in the queue.
 //
 // Every caller still returns only after its batch is committed: an accepted
 // hint is never lost, and a job is completed only after its transaction is

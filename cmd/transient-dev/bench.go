@@ -577,6 +577,45 @@ func (b *benchRun) poolReady(ctx context.Context) (int, error) {
 	return 0, errors.New("/metrics has no transient_address_pool_ready")
 }
 
+// nodeRequests reads from /metrics how many requests transientd has sent
+// the coin's node, by method (a JSON-RPC batch counts once, as
+// "batch:METHOD").
+func (b *benchRun) nodeRequests(ctx context.Context) (map[string]int, error) {
+	base := b.stack.base
+	if b.metricsAddr != "" {
+		base = "http://" + b.metricsAddr
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	prefix := `transient_node_rpc_duration_seconds_count{coin="` + devCoin + `",method="`
+	n := map[string]int{}
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), prefix)
+		if !ok {
+			continue
+		}
+		method, count, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(count, 64)
+		if err != nil {
+			return nil, err
+		}
+		n[method] = int(f)
+	}
+	return n, sc.Err()
+}
+
 // detectPool sets hasPool when transientd reports an address pool within
 // 10 s of its start (its first count follows the start by moments).
 func (b *benchRun) detectPool(ctx context.Context) error {
@@ -869,6 +908,10 @@ func (b *benchRun) burstWorkload(ctx context.Context, chain *chainPayments) erro
 	}
 	per := max(b.scale.burstHints/len(chain.burst), 1)
 	var gw, accepted, drained time.Duration
+	callsBefore, err := b.nodeRequests(ctx)
+	if err != nil {
+		return err
+	}
 	rss, err := b.measure(func() error {
 		return b.profiled(ctx, "burst", 5, func() error {
 			began := time.Now()
@@ -899,6 +942,19 @@ func (b *benchRun) burstWorkload(ctx context.Context, chain *chainPayments) erro
 	if err != nil {
 		return err
 	}
+	callsAfter, err := b.nodeRequests(ctx)
+	if err != nil {
+		return err
+	}
+	calls, total := []string{}, 0
+	for m, n := range callsAfter {
+		if d := n - callsBefore[m]; d > 0 {
+			calls = append(calls, fmt.Sprintf("%s %d", m, d))
+			total += d
+		}
+	}
+	slices.Sort(calls)
+	b.say("hint burst: %d node requests for %d transactions: %s", total, len(chain.burst), strings.Join(calls, ", "))
 	lim := runLoad(ctx, len(chain.burst), nodeReadConc, func(ctx context.Context, i int) error {
 		_, err := b.node.GetTransaction(ctx, chain.burst[i].txid)
 		return err
@@ -910,8 +966,9 @@ func (b *benchRun) burstWorkload(ctx context.Context, chain *chainPayments) erro
 	b.add(benchRow{
 		figure: fmt.Sprintf("hint burst: %d hints, %d tx paying %d payments, until all PENDING",
 			len(chain.burst)*per, len(chain.burst), len(ids)),
-		gateway: fmt.Sprintf("%s tx/s (%s; hints accepted in %s, every hint and webhook worked off in %s)", num(rate),
-			gw.Round(time.Millisecond), accepted.Round(time.Millisecond), drained.Round(time.Millisecond)),
+		gateway: fmt.Sprintf("%s tx/s (%s; hints accepted in %s, every hint and webhook worked off in %s, %s node requests per tx)",
+			num(rate), gw.Round(time.Millisecond), accepted.Round(time.Millisecond), drained.Round(time.Millisecond),
+			num(float64(total)/float64(len(chain.burst)))),
 		limit:  fmt.Sprintf("node gettransaction, %d conn.: %s", nodeReadConc, perSec(lim)),
 		ratio:  ratio(rate, lim.rate()),
 		target: "≥ 0.8",

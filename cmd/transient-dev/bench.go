@@ -31,6 +31,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/transient-gateway/transient/internal/coind"
+	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/regtest"
 	"github.com/transient-gateway/transient/internal/webhook"
 )
@@ -576,6 +577,45 @@ func (b *benchRun) poolReady(ctx context.Context) (int, error) {
 	return 0, errors.New("/metrics has no transient_address_pool_ready")
 }
 
+// nodeRequests reads from /metrics how many requests transientd has sent
+// the coin's node, by method (a JSON-RPC batch counts once, as
+// "batch:METHOD").
+func (b *benchRun) nodeRequests(ctx context.Context) (map[string]int, error) {
+	base := b.stack.base
+	if b.metricsAddr != "" {
+		base = "http://" + b.metricsAddr
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	prefix := `transient_node_rpc_duration_seconds_count{coin="` + devCoin + `",method="`
+	n := map[string]int{}
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), prefix)
+		if !ok {
+			continue
+		}
+		method, count, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(count, 64)
+		if err != nil {
+			return nil, err
+		}
+		n[method] = int(f)
+	}
+	return n, sc.Err()
+}
+
 // detectPool sets hasPool when transientd reports an address pool within
 // 10 s of its start (its first count follows the start by moments).
 func (b *benchRun) detectPool(ctx context.Context) error {
@@ -867,26 +907,54 @@ func (b *benchRun) burstWorkload(ctx context.Context, chain *chainPayments) erro
 		ids = append(ids, tx.payments...)
 	}
 	per := max(b.scale.burstHints/len(chain.burst), 1)
-	var gw time.Duration
+	var gw, accepted, drained time.Duration
+	callsBefore, err := b.nodeRequests(ctx)
+	if err != nil {
+		return err
+	}
 	rss, err := b.measure(func() error {
-		began := time.Now()
-		hints := runLoad(ctx, len(chain.burst)*per, hintConcurrency, func(ctx context.Context, i int) error {
-			tx := chain.burst[(i*7919)%len(chain.burst)]
-			body := fmt.Sprintf(`{"coin":%q,"hash":%q,"wallet":%q}`, devCoin, tx.txid, regtest.MerchantWallet)
-			return b.do(ctx, http.MethodPost, "/notify/tx", b.stack.notifyToken, body, http.StatusAccepted, nil)
+		return b.profiled(ctx, "burst", 5, func() error {
+			began := time.Now()
+			hints := runLoad(ctx, len(chain.burst)*per, hintConcurrency, func(ctx context.Context, i int) error {
+				tx := chain.burst[(i*7919)%len(chain.burst)]
+				body := fmt.Sprintf(`{"coin":%q,"hash":%q,"wallet":%q}`, devCoin, tx.txid, regtest.MerchantWallet)
+				return b.do(ctx, http.MethodPost, "/notify/tx", b.stack.notifyToken, body, http.StatusAccepted, nil)
+			})
+			if err := loadErr("hints", hints); err != nil {
+				return err
+			}
+			accepted = time.Since(began)
+			if err := b.waitStatus(ctx, ids, "PENDING", time.Minute); err != nil {
+				return err
+			}
+			gw = time.Since(began)
+			// The hints that arrived after their transaction's job had
+			// run queued more jobs, and every payment's webhook is
+			// queued: the next workload starts once they are worked off,
+			// or it would measure this one's tail.
+			if err := b.waitQueuesIdle(ctx, time.Minute); err != nil {
+				return err
+			}
+			drained = time.Since(began)
+			return nil
 		})
-		if err := loadErr("hints", hints); err != nil {
-			return err
-		}
-		if err := b.waitStatus(ctx, ids, "PENDING", time.Minute); err != nil {
-			return err
-		}
-		gw = time.Since(began)
-		return nil
 	})
 	if err != nil {
 		return err
 	}
+	callsAfter, err := b.nodeRequests(ctx)
+	if err != nil {
+		return err
+	}
+	calls, total := []string{}, 0
+	for m, n := range callsAfter {
+		if d := n - callsBefore[m]; d > 0 {
+			calls = append(calls, fmt.Sprintf("%s %d", m, d))
+			total += d
+		}
+	}
+	slices.Sort(calls)
+	b.say("hint burst: %d node requests for %d transactions: %s", total, len(chain.burst), strings.Join(calls, ", "))
 	lim := runLoad(ctx, len(chain.burst), nodeReadConc, func(ctx context.Context, i int) error {
 		_, err := b.node.GetTransaction(ctx, chain.burst[i].txid)
 		return err
@@ -898,11 +966,13 @@ func (b *benchRun) burstWorkload(ctx context.Context, chain *chainPayments) erro
 	b.add(benchRow{
 		figure: fmt.Sprintf("hint burst: %d hints, %d tx paying %d payments, until all PENDING",
 			len(chain.burst)*per, len(chain.burst), len(ids)),
-		gateway: fmt.Sprintf("%s tx/s (%s)", num(rate), gw.Round(time.Millisecond)),
-		limit:   fmt.Sprintf("node gettransaction, %d conn.: %s", nodeReadConc, perSec(lim)),
-		ratio:   ratio(rate, lim.rate()),
-		target:  "≥ 0.8",
-		rss:     rss,
+		gateway: fmt.Sprintf("%s tx/s (%s; hints accepted in %s, every hint and webhook worked off in %s, %s node requests per tx)",
+			num(rate), gw.Round(time.Millisecond), accepted.Round(time.Millisecond), drained.Round(time.Millisecond),
+			num(float64(total)/float64(len(chain.burst)))),
+		limit:  fmt.Sprintf("node gettransaction, %d conn.: %s", nodeReadConc, perSec(lim)),
+		ratio:  ratio(rate, lim.rate()),
+		target: "≥ 0.8",
+		rss:    rss,
 	})
 	return nil
 }
@@ -927,6 +997,28 @@ func (b *benchRun) waitStatus(ctx context.Context, ids []uuid.UUID, status strin
 	}
 }
 
+// waitQueuesIdle polls the job table until transientd's detection and
+// webhook queues have nothing left to run.
+func (b *benchRun) waitQueuesIdle(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		var n int
+		if err := b.db.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE queue = ANY($1) AND state IN ('available', 'running', 'retryable', 'pending')`,
+			[]string{payments.QueueHints, webhook.Queue}).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d detection and webhook jobs still queued after %s", n, limit)
+		}
+		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
 // e2eWorkload: pre-signed transactions broadcast at a steady rate; each
 // one's time from sendrawtransaction to its PENDING webhook at the
 // receiver.
@@ -934,37 +1026,40 @@ func (b *benchRun) e2eWorkload(ctx context.Context, chain *chainPayments) error 
 	for _, r := range e2eRates {
 		txs := chain.e2e[r]
 		var lat []time.Duration
+		seconds := max(int(b.scale.e2eSeconds), 1)
 		rss, err := b.measure(func() error {
-			sent := make([]time.Time, len(txs))
-			var wg sync.WaitGroup
-			var sendErr error
-			var mu sync.Mutex
-			start := time.Now()
-			for i, tx := range txs {
-				if err := sleepCtx(ctx, time.Until(start.Add(time.Duration(i)*time.Second/time.Duration(r)))); err != nil {
-					return err
-				}
-				wg.Go(func() {
-					sent[i] = time.Now()
-					if err := b.node.Call(ctx, "sendrawtransaction", []any{tx.hex}, nil); err != nil {
-						mu.Lock()
-						sendErr = cmpErr(sendErr, err)
-						mu.Unlock()
+			return b.profiled(ctx, fmt.Sprintf("e2e-%d", r), seconds, func() error {
+				sent := make([]time.Time, len(txs))
+				var wg sync.WaitGroup
+				var sendErr error
+				var mu sync.Mutex
+				start := time.Now()
+				for i, tx := range txs {
+					if err := sleepCtx(ctx, time.Until(start.Add(time.Duration(i)*time.Second/time.Duration(r)))); err != nil {
+						return err
 					}
-				})
-			}
-			wg.Wait()
-			if sendErr != nil {
-				return sendErr
-			}
-			for i, tx := range txs {
-				at, err := b.recv.waitPending(ctx, tx.payments[0], webhookWait)
-				if err != nil {
-					return err
+					wg.Go(func() {
+						sent[i] = time.Now()
+						if err := b.node.Call(ctx, "sendrawtransaction", []any{tx.hex}, nil); err != nil {
+							mu.Lock()
+							sendErr = cmpErr(sendErr, err)
+							mu.Unlock()
+						}
+					})
 				}
-				lat = append(lat, at.Sub(sent[i]))
-			}
-			return nil
+				wg.Wait()
+				if sendErr != nil {
+					return sendErr
+				}
+				for i, tx := range txs {
+					at, err := b.recv.waitPending(ctx, tx.payments[0], webhookWait)
+					if err != nil {
+						return err
+					}
+					lat = append(lat, at.Sub(sent[i]))
+				}
+				return nil
+			})
 		})
 		if err != nil {
 			return err

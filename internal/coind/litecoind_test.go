@@ -64,6 +64,9 @@ func TestLitecoindPayment(t *testing.T) {
 	if in, err := merchant.InMempool(ctx, txid); err != nil || !in {
 		t.Errorf("InMempool before mining = %v, %v; want true", in, err)
 	}
+	if in, err := merchant.InMempoolMany(ctx, []string{txid, strings.Repeat("ab", 32)}); err != nil || len(in) != 2 || !in[0] || in[1] {
+		t.Errorf("InMempoolMany(sent, unknown) before mining = %v, %v; want [true false]", in, err)
+	}
 
 	hashes, err := n.Mine(ctx, 1)
 	if err != nil {
@@ -78,6 +81,9 @@ func TestLitecoindPayment(t *testing.T) {
 	}
 	if in, err := merchant.InMempool(ctx, txid); err != nil || in {
 		t.Errorf("InMempool after mining = %v, %v; want false", in, err)
+	}
+	if in, err := merchant.InMempoolMany(ctx, []string{txid}); err != nil || len(in) != 1 || in[0] {
+		t.Errorf("InMempoolMany after mining = %v, %v; want [false]", in, err)
 	}
 
 	// Amounts where float64 arithmetic goes wrong arrive exact.

@@ -331,6 +331,33 @@ func (c *Client) InMempool(ctx context.Context, txid string) (bool, error) {
 	return false, err
 }
 
+// InMempoolMany reports for each of txids whether it is in the node's
+// mempool, asking in one JSON-RPC batch of getmempoolentry calls (one HTTP
+// request, one slot of the node's RPC work queue, however many txids). It
+// fails as a whole when any call fails other than with RPC -5 (not in the
+// mempool).
+func (c *Client) InMempoolMany(ctx context.Context, txids []string) ([]bool, error) {
+	params := make([][]any, len(txids))
+	for i, txid := range txids {
+		params[i] = []any{txid}
+	}
+	errs, err := c.callBatch(ctx, "getmempoolentry", params, make([]any, len(txids)))
+	if err != nil {
+		return nil, err
+	}
+	in := make([]bool, len(txids))
+	for i, e := range errs {
+		switch {
+		case e == nil:
+			in[i] = true
+		case isRPCCode(e, CodeInvalidAddressOrKey):
+		default:
+			return nil, e
+		}
+	}
+	return in, nil
+}
+
 // entryWire is one listsinceblock row as the node sends it.
 type entryWire struct {
 	TxID             string   `json:"txid"`

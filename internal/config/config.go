@@ -161,7 +161,7 @@ func Load(getenv func(string) string, envFile string) (*Config, error) {
 		MigrateOnStart:        p.boolean("MIGRATE_ON_START", true),
 		CatchUpInterval:       p.duration("CATCHUP_INTERVAL", 30*time.Second, 100*time.Millisecond, 24*time.Hour),
 		DeadlineInterval:      p.duration("DEADLINE_INTERVAL", 10*time.Second, 100*time.Millisecond, time.Hour),
-		HintWorkers:           p.intRange("HINT_WORKERS", 32, 1, 1000),
+		HintWorkers:           p.intRange("HINT_WORKERS", 256, 1, 10000),
 		JobRescueAfter:        p.duration("JOB_RESCUE_AFTER", time.Minute, 5*time.Second, 24*time.Hour),
 		AddressPoolSize:       p.intRange("ADDRESS_POOL_SIZE", 0, 0, 1_000_000),
 		AddressPoolLowWater:   p.intRange("ADDRESS_POOL_LOW_WATER", 0, 0, 1_000_000),

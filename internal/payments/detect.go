@@ -30,8 +30,11 @@ const (
 	// observeBatch is the number of transactions observed per database
 	// transaction on the batch paths.
 	observeBatch = 200
-	// refreshConcurrency is the number of node calls a block refresh keeps
-	// in flight; the nodes serve about that many in parallel.
+	// refreshConcurrency is the number of transaction reads a coin's node
+	// gets at once from this process, summed over every batch, refresh and
+	// catch-up running: the nodes serve about that many in parallel, and
+	// Litecoin and Bitcoin Core answer "Work queue depth exceeded" to the
+	// requests beyond their rpcthreads + rpcworkqueue (4 + 16 by default).
 	refreshConcurrency = 16
 )
 
@@ -178,13 +181,38 @@ func (s *Service) readRound(ctx context.Context, c Coin, r *reader, txids []stri
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	slots, ok := s.nodeSlots[c.Code]
+	if !ok { // a coin not configured through NewService: no shared bound
+		slots = make(chan struct{}, refreshConcurrency)
+	}
+	// A node that answers JSON-RPC batches is asked about the mempool once
+	// for the round, after the reads, instead of once per unconfirmed
+	// transaction.
+	batch, _ := c.Node.(mempoolBatcher)
+	var unchecked []TxObservation
 	for range min(refreshConcurrency, len(txids)) {
 		wg.Go(func() {
 			for txid := range next {
-				t, err := c.Node.GetTransaction(ctx, txid)
-				var o TxObservation
-				if err == nil {
-					o, err = r.fromTx(ctx, t, observedAt)
+				var (
+					o     TxObservation
+					check bool
+					err   error
+				)
+				select {
+				case slots <- struct{}{}:
+					var t *coind.Transaction
+					t, err = c.Node.GetTransaction(ctx, txid)
+					switch {
+					case err == nil && batch != nil:
+						if o, check = r.classify(r.base(t, observedAt), t.WalletConflicts, t.MempoolConflicts); !check {
+							o, err = r.fillHeight(ctx, o)
+						}
+					case err == nil:
+						o, err = r.fromTx(ctx, t, observedAt)
+					}
+					<-slots
+				case <-ctx.Done():
+					err = ctx.Err()
 				}
 				mu.Lock()
 				switch {
@@ -192,6 +220,8 @@ func (s *Service) readRound(ctx context.Context, c Coin, r *reader, txids []stri
 				case err != nil && firstErr == nil:
 					firstErr = &UnavailableError{Coin: c.Code, Err: err}
 					cancel()
+				case err == nil && check:
+					unchecked = append(unchecked, o)
 				case err == nil:
 					obs = append(obs, o)
 				}
@@ -207,7 +237,64 @@ func (s *Service) readRound(ctx context.Context, c Coin, r *reader, txids []stri
 	}
 	close(next)
 	wg.Wait()
-	return obs, firstErr
+	if firstErr != nil || len(unchecked) == 0 {
+		return obs, firstErr
+	}
+	checked, err := s.checkMempoolMany(ctx, c, r, batch, slots, unchecked)
+	return append(obs, checked...), err
+}
+
+// mempoolBatcher is a Node that looks many transactions up in its mempool
+// in one request (*coind.Client).
+type mempoolBatcher interface {
+	InMempoolMany(ctx context.Context, txids []string) ([]bool, error)
+}
+
+// mempoolBatch is the most transactions one mempool request asks about.
+const mempoolBatch = 500
+
+// checkMempoolMany finishes the observations that classify left for the
+// mempool check, asking the node about them in batches; one not in the
+// mempool is read again (see notInMempool).
+func (s *Service) checkMempoolMany(ctx context.Context, c Coin, r *reader, node mempoolBatcher, slots chan struct{}, unchecked []TxObservation) ([]TxObservation, error) {
+	out := make([]TxObservation, 0, len(unchecked))
+	for len(unchecked) > 0 {
+		chunk := unchecked[:min(len(unchecked), mempoolBatch)]
+		unchecked = unchecked[len(chunk):]
+		txids := make([]string, len(chunk))
+		for i, o := range chunk {
+			txids[i] = o.TxID
+		}
+		var (
+			in  []bool
+			err error
+		)
+		select {
+		case slots <- struct{}{}:
+			in, err = node.InMempoolMany(ctx, txids)
+			<-slots
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			return nil, &UnavailableError{Coin: c.Code, Err: err}
+		}
+		for i, o := range chunk {
+			if !in[i] {
+				if o, err = r.notInMempool(ctx, o); errors.Is(err, coind.ErrTxNotFound) {
+					continue // gone from the wallet since the read
+				}
+				if err == nil {
+					o, err = r.fillHeight(ctx, o)
+				}
+				if err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, o)
+		}
+	}
+	return out, nil
 }
 
 // CatchUp scans the coin's wallet with listsinceblock from the stored cursor

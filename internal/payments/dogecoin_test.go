@@ -1,6 +1,7 @@
 package payments
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -63,6 +64,10 @@ func newDogeNode(t *testing.T, answer func(method string, params []json.RawMessa
 
 func (n *dogeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	if bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
+		n.serveBatch(w, body)
+		return
+	}
 	var req struct {
 		Method string            `json:"method"`
 		Params []json.RawMessage `json:"params"`
@@ -87,7 +92,53 @@ func (n *dogeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n.write(w, fixture, status)
 }
 
+// serveBatch answers a JSON-RPC batch as the nodes do: one HTTP 200 whose
+// body is the array of each call's answer (its fixture, whatever HTTP
+// status the fixture goes with alone) carrying the call's id.
+func (n *dogeNode) serveBatch(w http.ResponseWriter, body []byte) {
+	var reqs []struct {
+		ID     json.RawMessage   `json:"id"`
+		Method string            `json:"method"`
+		Params []json.RawMessage `json:"params"`
+	}
+	if err := json.Unmarshal(body, &reqs); err != nil {
+		n.t.Errorf("bad batch request %s", body)
+	}
+	answers := make([]map[string]json.RawMessage, len(reqs))
+	for i, req := range reqs {
+		n.mu.Lock()
+		n.calls = append(n.calls, req.Method+" "+strings.Join(rawStrings(req.Params), " "))
+		answer := n.answer
+		n.mu.Unlock()
+		fixture, _ := answer(req.Method, req.Params)
+		if fixture == "" {
+			n.t.Errorf("dogecoin fake: unexpected call %s %s in a batch", req.Method, rawStrings(req.Params))
+			w.WriteHeader(http.StatusTeapot)
+			return
+		}
+		if err := json.Unmarshal(n.read(fixture), &answers[i]); err != nil {
+			n.t.Fatalf("fixture %s: %v", fixture, err)
+		}
+		answers[i]["id"] = req.ID
+	}
+	data, err := json.Marshal(answers)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(data)
+}
+
 func (n *dogeNode) write(w http.ResponseWriter, fixture string, status int) {
+	data := n.read(fixture)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(data)
+}
+
+// read returns the body of fixture: a file of the recording, or the literal
+// JSON of a synthesized answer.
+func (n *dogeNode) read(fixture string) []byte {
 	var data []byte
 	if strings.HasPrefix(fixture, "{") {
 		data = []byte(fixture) // synthesized
@@ -101,9 +152,7 @@ func (n *dogeNode) write(w http.ResponseWriter, fixture string, status int) {
 			n.t.Fatal(err)
 		}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(data)
+	return data
 }
 
 func (n *dogeNode) setAnswer(f func(method string, params []json.RawMessage) (string, int)) {

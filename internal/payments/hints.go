@@ -27,6 +27,11 @@ import (
 //     running at the same time are therefore read from the node concurrently
 //     and observed in one database transaction per batch (about 3,000 hints/s
 //     for 500 transactions: go test -v -run TestHintBurst ./e2e/).
+//   - How many jobs run together is the detection queue's worker count
+//     (HINT_WORKERS, 256 by default): it bounds the batch, while the reads
+//     in flight to a node stay at refreshConcurrency per coin. With 32
+//     workers a 500-transaction burst went through the batcher 32 at a
+//     time, and its jobs waited seconds in the queue.
 //
 // Every caller still returns only after its batch is committed: an accepted
 // hint is never lost, and a job is completed only after its transaction is
@@ -152,9 +157,16 @@ func (s *Service) workTxHint(ctx context.Context, coin, txid string) error {
 func (s *Service) processTxs(ctx context.Context, refs []txRef) error {
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
+	// Jobs for the same transaction in one batch (a hint that arrived
+	// while another job of its transaction ran) need one read: every one
+	// of them was stored before this read begins.
 	byCoin := make(map[string][]string)
+	seen := make(map[txRef]bool, len(refs))
 	for _, r := range refs {
-		byCoin[r.coin] = append(byCoin[r.coin], r.txid)
+		if !seen[r] {
+			seen[r] = true
+			byCoin[r.coin] = append(byCoin[r.coin], r.txid)
+		}
 	}
 	for code, txids := range byCoin {
 		c, err := s.nodeFor(code)

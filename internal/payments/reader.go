@@ -23,6 +23,11 @@ func newReader(c Coin) *reader { return &reader{c: c, heights: make(map[string]i
 // fromTx converts a gettransaction answer. Only outputs of category receive
 // count: sends, change and coinbase rewards pay no payment.
 func (r *reader) fromTx(ctx context.Context, t *coind.Transaction, at time.Time) (TxObservation, error) {
+	return r.complete(ctx, r.base(t, at), t.WalletConflicts, t.MempoolConflicts)
+}
+
+// base is fromTx without complete.
+func (r *reader) base(t *coind.Transaction, at time.Time) TxObservation {
 	o := TxObservation{
 		TxID:          t.TxID,
 		Confirmations: t.Confirmations,
@@ -40,7 +45,7 @@ func (r *reader) fromTx(ctx context.Context, t *coind.Transaction, at time.Time)
 		seen[d.Vout] = true
 		o.Outputs = append(o.Outputs, ObservedOutput{Address: d.Address, Vout: d.Vout, Amount: Amount(d.Amount)})
 	}
-	return r.complete(ctx, o, t.WalletConflicts, t.MempoolConflicts)
+	return o
 }
 
 // fromList converts a listsinceblock answer, one observation per
@@ -115,18 +120,36 @@ func (r *reader) fromList(ctx context.Context, res *coind.SinceBlock, at time.Ti
 //   - on a coin that accepts 0-confirmation payments, it is not in the
 //     mempool at all: the node has nothing left that could confirm it.
 func (r *reader) complete(ctx context.Context, o TxObservation, walletConflicts, mempoolConflicts []string) (TxObservation, error) {
+	o, check := r.classify(o, walletConflicts, mempoolConflicts)
+	if check {
+		var err error
+		if o, err = r.checkMempool(ctx, o); err != nil {
+			return o, err
+		}
+	}
+	return r.fillHeight(ctx, o)
+}
+
+// classify is complete up to the mempool check: it marks o conflicted
+// when the node names a mempool conflict, and reports whether o must be
+// looked for in the mempool (then checkMempool or notInMempool, and
+// fillHeight, finish it).
+func (r *reader) classify(o TxObservation, walletConflicts, mempoolConflicts []string) (TxObservation, bool) {
 	o.WalletConflicts = walletConflicts
 	if o.Confirmations == 0 && !o.Conflicted {
 		switch {
 		case len(mempoolConflicts) > 0:
 			o.Conflicted = true
 		case len(walletConflicts) > 0 || (r.c.ZeroConf && len(o.Outputs) > 0):
-			var err error
-			if o, err = r.checkMempool(ctx, o); err != nil {
-				return o, err
-			}
+			return o, true
 		}
 	}
+	return o, false
+}
+
+// fillHeight fills the block height of a confirmed o when the node left
+// it out.
+func (r *reader) fillHeight(ctx context.Context, o TxObservation) (TxObservation, error) {
 	if o.Confirmations > 0 && o.BlockHeight == 0 && o.BlockHash != "" {
 		h, err := r.height(ctx, o.BlockHash)
 		if err != nil {
@@ -138,9 +161,7 @@ func (r *reader) complete(ctx context.Context, o TxObservation, walletConflicts,
 }
 
 // checkMempool marks the unconfirmed o conflicted when it is not in the
-// node's mempool. A transaction mined between the two calls is not in the
-// mempool either, so one found missing is read again: then only one still
-// unconfirmed is conflicted, and a mined one takes its block.
+// node's mempool (see notInMempool).
 func (r *reader) checkMempool(ctx context.Context, o TxObservation) (TxObservation, error) {
 	in, err := r.c.Node.InMempool(ctx, o.TxID)
 	if err != nil {
@@ -149,6 +170,14 @@ func (r *reader) checkMempool(ctx context.Context, o TxObservation) (TxObservati
 	if in {
 		return o, nil
 	}
+	return r.notInMempool(ctx, o)
+}
+
+// notInMempool finishes an unconfirmed o that the node's mempool did not
+// hold. A transaction mined between the two calls is not in the mempool
+// either, so o is read again: then only one still unconfirmed is
+// conflicted, and a mined one takes its block.
+func (r *reader) notInMempool(ctx context.Context, o TxObservation) (TxObservation, error) {
 	t, err := r.c.Node.GetTransaction(ctx, o.TxID)
 	if err != nil {
 		return o, &UnavailableError{Coin: r.c.Code, Err: err}

@@ -130,6 +130,9 @@ type Service struct {
 
 	hintBatch *batcher[hintArgs]
 	txBatch   *batcher[txRef]
+	// nodeSlots bounds, per coin, the transaction reads in flight to its
+	// node across every batch, refresh and catch-up running at once.
+	nodeSlots map[string]chan struct{}
 
 	addrs     PoolConfig
 	poolWake  chan struct{}
@@ -165,6 +168,7 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 		s.cfg.NodeTimeout = 5 * time.Second
 	}
 	s.poolBatch = make(map[string]*atomic.Int32, len(cfg.Coins))
+	s.nodeSlots = make(map[string]chan struct{}, len(cfg.Coins))
 	s.rewatching = make(map[string]*atomic.Bool, len(cfg.Coins))
 	for _, c := range cfg.Coins {
 		if c.MaxAmount <= 0 || c.MaxAmount > MaxAmount {
@@ -173,6 +177,7 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 		s.coins[c.Code] = c
 		s.codes = append(s.codes, c.Code)
 		s.rewatching[c.Code] = new(atomic.Bool)
+		s.nodeSlots[c.Code] = make(chan struct{}, refreshConcurrency)
 		s.poolBatch[c.Code] = new(atomic.Int32)
 		s.poolBatch[c.Code].Store(int32(max(s.addrs.Batch/4, 1)))
 	}

@@ -441,13 +441,23 @@ func (b *benchRun) createRows(ctx context.Context, mode, limitName, target strin
 		if err := b.waitPool(ctx); err != nil {
 			return err
 		}
+		var gwCPU, limCPU cpuPerOp
 		res, lim, rss, err := b.bracket(ctx, "create, "+mode, limitName,
 			func() (res loadResult) {
 				name := fmt.Sprintf("create-%s-%d", strings.ReplaceAll(mode, " ", "-"), c)
-				_ = b.profiled(ctx, name, 3, func() error { res = b.createLoad(ctx, n, c); return nil })
+				_ = b.profiled(ctx, name, 3, func() error {
+					start := b.cpuNow(ctx)
+					res = b.createLoad(ctx, n, c)
+					gwCPU = b.cpuNow(ctx).since(start, res.n)
+					return nil
+				})
 				return res
 			},
-			func() loadResult { return limit(n, c) })
+			func() (res loadResult) {
+				start := b.cpuNow(ctx)
+				defer func() { limCPU = b.cpuNow(ctx).since(start, res.n) }()
+				return limit(n, c)
+			})
 		if err != nil {
 			// One level failing (a node timing out on a busy machine)
 			// leaves its row and lets the others run.
@@ -465,6 +475,9 @@ func (b *benchRun) createRows(ctx context.Context, mode, limitName, target strin
 			target:  pick(c == 16, target, ""),
 			rss:     rss,
 		})
+		if c == 16 {
+			b.note(fmt.Sprintf("CPU per POST /payments, %s, %d conn.: %s; per %s: %s", mode, c, gwCPU, limitName, limCPU))
+		}
 	}
 	return nil
 }

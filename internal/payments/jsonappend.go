@@ -1,6 +1,7 @@
 package payments
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -17,7 +18,45 @@ import (
 // false, and b must be discarded, when a time cannot be written as RFC 3339
 // (encoding/json fails on it too).
 func (j PublicPaymentJSON) AppendJSON(b []byte) (_ []byte, ok bool) {
-	b = append(b, `{"id":`...)
+	b = append(b, '{')
+	b = j.appendHead(b)
+	if b, ok = j.appendTail(b); !ok {
+		return b, false
+	}
+	return append(b, '}'), true
+}
+
+// AppendJSON appends j to b exactly as encoding/json encodes it, like
+// PublicPaymentJSON.AppendJSON; POST /payments answers with it. Metadata,
+// free JSON, still goes through encoding/json (compacted and escaped the
+// same way). ok is false, and b must be discarded, when encoding/json
+// would fail (a time out of RFC 3339's range, metadata that is not JSON).
+func (j PaymentJSON) AppendJSON(b []byte) (_ []byte, ok bool) {
+	pub := j.Public()
+	b = append(b, '{')
+	b = pub.appendHead(b)
+	b = append(b, `,"account":`...)
+	b = appendJSONString(b, j.Account)
+	if b, ok = pub.appendTail(b); !ok {
+		return b, false
+	}
+	b = append(b, `,"order_id":`...)
+	b = appendJSONStringPtr(b, j.OrderID)
+	b = append(b, `,"metadata":`...)
+	meta, err := json.Marshal(j.Metadata)
+	if err != nil {
+		return b, false
+	}
+	b = append(b, meta...)
+	b = append(b, `,"redirect_url":`...)
+	b = appendJSONStringPtr(b, j.RedirectURL)
+	return append(b, '}'), true
+}
+
+// appendHead appends the fields from id to payment_uri, the order both
+// views share.
+func (j *PublicPaymentJSON) appendHead(b []byte) []byte {
+	b = append(b, `"id":`...)
 	b = appendJSONString(b, j.ID)
 	b = append(b, `,"currency":`...)
 	b = appendJSONString(b, j.Currency)
@@ -42,7 +81,12 @@ func (j PublicPaymentJSON) AppendJSON(b []byte) (_ []byte, ok bool) {
 	b = append(b, `,"payment_address":`...)
 	b = appendJSONString(b, j.PaymentAddress)
 	b = append(b, `,"payment_uri":`...)
-	b = appendJSONString(b, j.PaymentURI)
+	return appendJSONString(b, j.PaymentURI)
+}
+
+// appendTail appends the fields from confirmations_required to
+// expires_at, the order both views share.
+func (j *PublicPaymentJSON) appendTail(b []byte) (_ []byte, ok bool) {
 	b = append(b, `,"confirmations_required":`...)
 	b = strconv.AppendInt(b, j.ConfirmationsRequired, 10)
 	b = append(b, `,"transactions":`...)
@@ -70,11 +114,17 @@ func (j PublicPaymentJSON) AppendJSON(b []byte) (_ []byte, ok bool) {
 	}
 	b = append(b, `,"expires_at":`...)
 	if j.ExpiresAt == nil {
-		b = append(b, "null"...)
-	} else if b, ok = appendJSONTime(b, *j.ExpiresAt); !ok {
-		return b, false
+		return append(b, "null"...), true
 	}
-	return append(b, '}'), true
+	return appendJSONTime(b, *j.ExpiresAt)
+}
+
+// appendJSONStringPtr appends *s as a JSON string, or null.
+func appendJSONStringPtr(b []byte, s *string) []byte {
+	if s == nil {
+		return append(b, "null"...)
+	}
+	return appendJSONString(b, *s)
 }
 
 // appendJSON appends t as encoding/json encodes it.

@@ -97,3 +97,52 @@ func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestFullAppendJSONMatchesEncodingJSON does the same for the merchant's
+// view, whose extra fields hold the merchant's own text and JSON.
+func TestFullAppendJSONMatchesEncodingJSON(t *testing.T) {
+	order, redirect := "order <7> & \u2028 \xff", "https://shop.example/thanks?a=1&b=2"
+	expires := time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC)
+	base := PaymentJSON{
+		ID: "7d444840-9dc0-11d1-b245-5ffdce74fad2", Currency: "DOGE", Status: StatusPartial,
+		Amount: 1, AmountReceived: 2, AmountRecieved: 2, AmountConfirmed: 1, AmountDue: 0,
+		PaymentAddress: "D123", PaymentURI: "dogecoin:D123?amount=0.00000001", Account: "acct \"x\"",
+		ConfirmationsRequired: 0, Transactions: []TransactionJSON{},
+		CreatedAt: expires, UpdatedAt: expires, Metadata: json.RawMessage(`{}`),
+	}
+	cases := map[string]func(j *PaymentJSON){
+		"plain": func(*PaymentJSON) {},
+		"every optional field": func(j *PaymentJSON) {
+			j.OrderID, j.RedirectURL, j.ExpiresAt = &order, &redirect, &expires
+			j.Metadata = json.RawMessage(`{"a": [1, 2.50, "x<y>&z"], "b": {"c": null, "d": "\u2028"}, "e": true}`)
+		},
+		"nil metadata": func(j *PaymentJSON) { j.Metadata = nil },
+	}
+	for name, edit := range cases {
+		t.Run(name, func(t *testing.T) {
+			j := base
+			edit(&j)
+			want, err := json.Marshal(j)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := j.AppendJSON(nil)
+			if !ok {
+				t.Fatal("AppendJSON: not ok")
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("AppendJSON:\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+	t.Run("metadata that is not JSON", func(t *testing.T) {
+		j := base
+		j.Metadata = json.RawMessage(`{"a":`)
+		if _, err := json.Marshal(j); err == nil {
+			t.Fatal("encoding/json accepted broken metadata; the test's premise is wrong")
+		}
+		if _, ok := j.AppendJSON(nil); ok {
+			t.Error("AppendJSON of broken metadata: got ok, want not ok like encoding/json")
+		}
+	})
+}

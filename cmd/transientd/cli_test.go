@@ -620,8 +620,9 @@ func TestEventsCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(cli(t, env, "payments", "create", "--currency", "LTC", "--amount", "0.2", "--json").must(t, "create")), &p); err != nil {
 		t.Fatal(err)
 	}
-	if r := cli(t, env, "events", "list", p.ID); r.err != nil || !strings.Contains(r.stderr, "no events yet") {
-		t.Errorf("events of a new payment: %v %q", r.err, r.stderr)
+	if r := cli(t, env, "events", "list", p.ID); r.err != nil || !strings.Contains(r.stdout, "#1  created, UNPAID") ||
+		!strings.Contains(r.stdout, "no webhook destination") {
+		t.Errorf("events of a new payment (its created event, with no destination configured): %v %q", r.err, r.stdout)
 	}
 	txid := must(node.Send(ctx, regtest.MinerWallet, p.PaymentAddress, 20_000_000, false))
 	if err := svc.ProcessTx(ctx, "LTC", txid); err != nil {
@@ -632,8 +633,13 @@ func TestEventsCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &events); err != nil {
 		t.Fatal(err)
 	}
-	if len(events) != 1 || events[0].Status != "PENDING" || events[0].PreviousStatus != "UNPAID" || events[0].Sequence != 1 ||
-		len(events[0].Deliveries) != 1 || events[0].Deliveries[0].URL != "https://shop.example/hook" || events[0].Deliveries[0].State != "pending" {
+	if len(events) != 2 || events[0].Type != "payment.created" || events[0].Sequence != 1 || events[0].Status != "UNPAID" ||
+		len(events[0].Deliveries) != 0 {
+		t.Fatalf("events = %s, want the created event (no destination) first", out)
+	}
+	changed := events[1]
+	if changed.Status != "PENDING" || changed.PreviousStatus != "UNPAID" || changed.Sequence != 2 ||
+		len(changed.Deliveries) != 1 || changed.Deliveries[0].URL != "https://shop.example/hook" || changed.Deliveries[0].State != "pending" {
 		t.Fatalf("events = %s", out)
 	}
 	var payload struct {
@@ -641,9 +647,9 @@ func TestEventsCommands(t *testing.T) {
 		EventID   string      `json:"event_id"`
 		Payment   testPayment `json:"payment"`
 	}
-	if err := json.Unmarshal(events[0].Payload, &payload); err != nil || payload.PaymentID != p.ID || payload.EventID != events[0].ID ||
+	if err := json.Unmarshal(changed.Payload, &payload); err != nil || payload.PaymentID != p.ID || payload.EventID != changed.ID ||
 		payload.Payment.Status != "PENDING" {
-		t.Errorf("payload %s", events[0].Payload)
+		t.Errorf("payload %s", changed.Payload)
 	}
 	if txt := cli(t, env, "events", "list", p.ID).must(t, "events text"); !strings.Contains(txt, "UNPAID → PENDING") ||
 		!strings.Contains(txt, "pending webhook https://shop.example/hook") {
@@ -651,14 +657,14 @@ func TestEventsCommands(t *testing.T) {
 	}
 
 	var red redeliverOut
-	if err := json.Unmarshal([]byte(cli(t, env, "events", "redeliver", events[0].ID, "--json").must(t, "redeliver")), &red); err != nil {
+	if err := json.Unmarshal([]byte(cli(t, env, "events", "redeliver", changed.ID, "--json").must(t, "redeliver")), &red); err != nil {
 		t.Fatal(err)
 	}
-	if red.EventID != events[0].ID || len(red.Deliveries) != 1 {
+	if red.EventID != changed.ID || len(red.Deliveries) != 1 {
 		t.Fatalf("redeliver = %+v", red)
 	}
 	var n int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE event_id = $1`, events[0].ID).Scan(&n); err != nil || n != 2 {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE event_id = $1`, changed.ID).Scan(&n); err != nil || n != 2 {
 		t.Errorf("deliveries after redelivery = %d (%v), want 2", n, err)
 	}
 	var jobs int
@@ -704,13 +710,16 @@ func TestRescan(t *testing.T) {
 		t.Errorf("rescan = %+v, want one status change", out)
 	}
 	// With AMQP_URL set, the rescan's events get their AMQP delivery for
-	// the daemon to publish.
-	var amqpDeliveries int
+	// the daemon to publish, as the created event of payments create did.
+	var created, changed int
 	pool := must(pgxpool.New(ctx, env["DATABASE_URL"]))
 	defer pool.Close()
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE kind = 'amqp' AND url = $1`,
-		"amqp://127.0.0.1:5672/?exchange=rescan.events").Scan(&amqpDeliveries); err != nil || amqpDeliveries != 1 {
-		t.Errorf("%d amqp deliveries of the rescan's event (%v), want 1", amqpDeliveries, err)
+	if err := pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE e.type = 'payment.created'), count(*) FILTER (WHERE e.type = 'payment.status_changed')
+		FROM webhook_deliveries d JOIN payment_events e ON e.id = d.event_id
+		WHERE d.kind = 'amqp' AND d.url = $1`,
+		"amqp://127.0.0.1:5672/?exchange=rescan.events").Scan(&created, &changed); err != nil || created != 1 || changed != 1 {
+		t.Errorf("amqp deliveries: %d of the created event, %d of the rescan's status change (%v), want 1 and 1", created, changed, err)
 	}
 	var got testPayment
 	_ = json.Unmarshal([]byte(cli(t, env, "payments", "get", p.ID, "--json").must(t, "get")), &got)

@@ -93,10 +93,7 @@ attempts (--json: the events of GET /payments/{id}/events).`, stdout, stderr)
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, e := range out {
-			change := fmt.Sprintf("%s → %s", e.PreviousStatus, e.Status)
-			if e.Type == payments.EventPaidLate {
-				change = string(e.Status) + ", paid late"
-			}
+			change := describeEvent(e.Type, e.PreviousStatus, e.Status)
 			fmt.Fprintf(tw, "#%d\t%s\t%s\tevent %s\n", e.Sequence, change, e.OccurredAt.Local().Format(time.DateTime), e.ID)
 			if len(e.Deliveries) == 0 {
 				fmt.Fprintf(tw, "\tno webhook destination\t\t\n")
@@ -114,6 +111,18 @@ attempts (--json: the events of GET /payments/{id}/events).`, stdout, stderr)
 		}
 		return tw.Flush()
 	})
+}
+
+// describeEvent says in a few words what an event of the given type and
+// statuses is, for the CLI's text output.
+func describeEvent(typ string, prev, status payments.Status) string {
+	switch typ {
+	case payments.EventCreated:
+		return fmt.Sprintf("created, %s", status)
+	case payments.EventPaidLate:
+		return fmt.Sprintf("%s, paid late", status)
+	}
+	return fmt.Sprintf("%s → %s", prev, status)
 }
 
 // redactURL hides the password of a destination URL in text output.

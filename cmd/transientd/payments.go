@@ -456,10 +456,7 @@ func (w *watcher) catchUp(ctx context.Context) error {
 		}
 		var body payments.EventJSON
 		_ = json.Unmarshal(ev.Payload, &body)
-		change := fmt.Sprintf("%s → %s", ev.PreviousStatus, ev.Status)
-		if ev.Type == payments.EventPaidLate {
-			change = fmt.Sprintf("%s, paid late", ev.Status)
-		}
+		change := describeEvent(ev.Type, ev.PreviousStatus, ev.Status)
 		if _, err := fmt.Fprintf(w.out, "%s  %s  %s: received %s of %s %s (event %d)\n", ev.OccurredAt.Local().Format(time.DateTime),
 			w.id, change, body.Payment.AmountReceived, body.Payment.Amount, body.Payment.Currency, ev.Sequence); err != nil {
 			return err

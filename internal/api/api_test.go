@@ -615,11 +615,15 @@ func TestEventsAndRedelivery(t *testing.T) {
 	if err := json.Unmarshal(r.body, &body); err != nil {
 		t.Fatal(err)
 	}
-	if len(body.Events) != 1 {
-		t.Fatalf("events = %s", r.body)
+	if len(body.Events) != 2 {
+		t.Fatalf("events = %s, want the created event and one status change", r.body)
 	}
-	ev := body.Events[0]
-	if ev.Status != "PENDING" || ev.PreviousStatus != "UNPAID" || ev.Sequence != 1 || ev.Type != "payment.status_changed" {
+	if c := body.Events[0]; c.Status != "UNPAID" || c.PreviousStatus != "" || c.Sequence != 1 || c.Type != "payment.created" ||
+		len(c.Deliveries) != 2 {
+		t.Errorf("first event = %+v, want payment.created #1 UNPAID delivered to the global URL and the callback", c)
+	}
+	ev := body.Events[1]
+	if ev.Status != "PENDING" || ev.PreviousStatus != "UNPAID" || ev.Sequence != 2 || ev.Type != "payment.status_changed" {
 		t.Errorf("event = %+v", ev)
 	}
 	var payload map[string]any
@@ -650,7 +654,7 @@ func TestEventsAndRedelivery(t *testing.T) {
 	if err := json.Unmarshal(r.body, &body); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(body.Events[0].Deliveries); n != 4 {
+	if n := len(body.Events[1].Deliveries); n != 4 {
 		t.Errorf("deliveries after redelivery = %d, want 4", n)
 	}
 

@@ -357,7 +357,7 @@ func (s *Service) CreateInvoice(ctx context.Context, tok *Token, req InvoiceRequ
 	} else {
 		preq.ExpiresAt = req.ExpirationTime
 	}
-	p, err := s.cfg.Payments.Create(ctx, preq)
+	p, err := s.cfg.Payments.Create(context.WithValue(ctx, creatingInvoice{}, &row), preq)
 	if err != nil {
 		var perr *payments.Error
 		if errors.As(err, &perr) {

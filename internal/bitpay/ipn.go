@@ -20,6 +20,7 @@ type IPNEvent struct {
 
 // The BitPay invoice events Transient sends.
 var (
+	EventCreated             = IPNEvent{1001, "invoice_created"}
 	EventReceivedPayment     = IPNEvent{1002, "invoice_receivedPayment"}
 	EventPaidInFull          = IPNEvent{1003, "invoice_paidInFull"}
 	EventExpired             = IPNEvent{1004, "invoice_expired"}
@@ -34,6 +35,8 @@ var (
 // order. Moves back (a reorg, a double spend) have no BitPay event.
 func ipnEvents(ev *payments.Event, p *payments.Payment) []IPNEvent {
 	switch ev.Type {
+	case payments.EventCreated:
+		return []IPNEvent{EventCreated}
 	case payments.EventPaidLate:
 		return []IPNEvent{EventPaidAfterExpiration}
 	case payments.EventSettled:
@@ -78,9 +81,13 @@ func ipnEvents(ev *payments.Event, p *payments.Payment) []IPNEvent {
 // BitPay status (and a payment after expiry), otherwise when it becomes
 // confirmed and when it stops being confirmed (a reorg or a double spend
 // took the payment back): a shop told "confirmed" must hear that it no
-// longer is.
+// longer is. Creation never gets one: a plain IPN announces a change of
+// status, and BitPay's clients (btcpay-python among them) expect none
+// before the first payment.
 func sendPlain(ev *payments.Event, full bool) bool {
 	switch {
+	case ev.Type == payments.EventCreated:
+		return false
 	case ev.Type == payments.EventPaidLate, ev.Type == payments.EventSettled, ev.Type == payments.EventUnsettled:
 		return full
 	case ev.Type != payments.EventStatusChanged:
@@ -91,6 +98,11 @@ func sendPlain(ev *payments.Event, full bool) bool {
 		return statusOf(ev.Status) != statusOf(ev.PreviousStatus)
 	}
 }
+
+// creatingInvoice is the context key under which CreateInvoice passes the
+// invoice row it stores (a *invoiceRow, filled by Attach) to the created
+// event's hook.
+type creatingInvoice struct{}
 
 // extendedIPN is the body of an IPN with extendedNotifications.
 type extendedIPN struct {
@@ -104,13 +116,26 @@ type extendedIPN struct {
 // event. The body is the invoice as GET /invoices/{id} shows it (with
 // currentTime the event's time), or with extendedNotifications one
 // {"event": {"code", "name"}, "data": invoice} per BitPay event.
+//
+// A created event reads no row: CreateInvoice, the only place invoices
+// are stored, passes its row in the context of the creation, so that
+// creating a payment that is no invoice costs no query here.
 func (s *Service) EventDestinations(ctx context.Context, tx pgx.Tx, p *payments.Payment, ev *payments.Event) ([]webhook.Destination, error) {
-	row, err := loadInvoiceRow(ctx, tx, p.ID)
-	if errors.Is(err, errNoInvoice) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
+	var row *invoiceRow
+	if ev.Type == payments.EventCreated {
+		row, _ = ctx.Value(creatingInvoice{}).(*invoiceRow)
+		if row == nil || row.PaymentID != p.ID {
+			return nil, nil
+		}
+	} else {
+		var err error
+		row, err = loadInvoiceRow(ctx, tx, p.ID)
+		if errors.Is(err, errNoInvoice) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	if row.NotificationURL == "" {
 		return nil, nil

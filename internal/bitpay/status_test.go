@@ -75,6 +75,7 @@ func TestIPNEvents(t *testing.T) {
 	changed := func(prev, cur payments.Status) *payments.Event {
 		return &payments.Event{Type: payments.EventStatusChanged, PreviousStatus: prev, Status: cur}
 	}
+	created := &payments.Event{Type: payments.EventCreated, PreviousStatus: "", Status: U}
 	late := &payments.Event{Type: payments.EventPaidLate, PreviousStatus: E, Status: E}
 	settled := &payments.Event{Type: payments.EventSettled, PreviousStatus: P, Status: P}
 	unsettled := &payments.Event{Type: payments.EventUnsettled, PreviousStatus: P, Status: P}
@@ -87,6 +88,7 @@ func TestIPNEvents(t *testing.T) {
 		full     bool // plain IPN with fullNotifications
 		plain    bool // plain IPN without
 	}{
+		{"created", created, 0, false, "[1001]", false, false},
 		{"first partial payment", changed(U, R), 1, false, "[1002]", false, false},
 		{"paid in one go", changed(U, N), 1, false, "[1002 1003]", true, false},
 		{"rest of a partial", changed(R, N), 1, false, "[1002 1003]", true, false},

@@ -88,7 +88,7 @@ func TestHubListensAndReconnects(t *testing.T) {
 			t.Fatalf("no message with sequence %d (%s) within 10s", seq, st)
 		}
 	}
-	expect(0, payments.StatusUnpaid)
+	expect(1, payments.StatusUnpaid) // the payment.created event is number 1
 
 	observe := func(confs int64) {
 		t.Helper()
@@ -101,7 +101,7 @@ func TestHubListensAndReconnects(t *testing.T) {
 		}
 	}
 	observe(0)
-	expect(1, payments.StatusPending)
+	expect(2, payments.StatusPending)
 	// The state read after the event is the event's payment: not sent twice.
 	select {
 	case m := <-sub.C():
@@ -126,7 +126,7 @@ func TestHubListensAndReconnects(t *testing.T) {
 		t.Errorf("connected %d times, want 2", n)
 	}
 	observe(2)
-	expect(2, payments.StatusPaid)
+	expect(3, payments.StatusPaid)
 }
 
 func waitListening(t *testing.T, h *Hub) {

@@ -89,7 +89,8 @@ func (s *Service) poolOn(c Coin) bool {
 }
 
 // takeFromPoolSQL inserts a payment with the oldest ready address of its
-// coin, deleting that address from the pool in the same statement. SKIP
+// coin, deleting that address from the pool in the same statement, numbered
+// for its created event (written next, in the same transaction). SKIP
 // LOCKED lets concurrent creations take different addresses without
 // waiting on each other; a row can be deleted once, so two never get the
 // same one. No row inserted means the pool is empty.
@@ -100,8 +101,8 @@ const takeFromPoolSQL = `
 		RETURNING address)
 	INSERT INTO payments (id, coin, amount, address, label, status, confirmations_required,
 		tolerance_bp, expires_at, order_id, metadata, created_at, updated_at, callback_url, redirect_url,
-		settle_confirmations)
-	SELECT $1, $2, $3, taken.address, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14 FROM taken
+		settle_confirmations, event_sequence)
+	SELECT $1, $2, $3, taken.address, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, 1 FROM taken
 	RETURNING address`
 
 // AddressLabelArgs asks to set the label (the account on Dogecoin Core) of
@@ -153,13 +154,10 @@ func (w *addressLabelWorker) Work(ctx context.Context, job *river.Job[AddressLab
 }
 
 // insertFromPool stores p with an address from its coin's pool, queuing the
-// label for the node when p has one. It reports false, storing nothing,
-// when the pool is empty.
+// label for the node when p has one, then runs attach and writes the
+// created event, all in one transaction. It reports false, storing
+// nothing, when the pool is empty.
 func (s *Service) insertFromPool(ctx context.Context, p *Payment, attach func(context.Context, pgx.Tx, *Payment) error) (bool, error) {
-	if attach == nil && p.Label == "" {
-		// One statement, one round trip: the common case.
-		return s.takeInto(ctx, s.pool, p)
-	}
 	var took bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
@@ -171,10 +169,7 @@ func (s *Service) insertFromPool(ctx context.Context, p *Payment, attach func(co
 				return fmt.Errorf("payments: queue the address label: %w", err)
 			}
 		}
-		if attach != nil {
-			return attach(ctx, tx, p)
-		}
-		return nil
+		return s.attachAndEmit(ctx, tx, p, attach)
 	})
 	if err != nil {
 		return false, err

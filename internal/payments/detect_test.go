@@ -439,7 +439,8 @@ func TestEventPayloadIsTheWebhookBody(t *testing.T) {
 	e.process(e.pay(p.Address, amt("1")))
 	var payload string
 	var occurred time.Time
-	if err := e.pool.QueryRow(e.ctx, `SELECT payload::text, occurred_at FROM payment_events WHERE payment_id = $1`, p.ID).Scan(&payload, &occurred); err != nil {
+	if err := e.pool.QueryRow(e.ctx, `
+		SELECT payload::text, occurred_at FROM payment_events WHERE payment_id = $1 AND type = $2`, p.ID, EventStatusChanged).Scan(&payload, &occurred); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(payload, `{"payment_id":"`+p.ID.String()+`","status":"PENDING","event_id":"`) {

@@ -148,7 +148,7 @@ func dogeService(t *testing.T, node *coind.Client, addrs map[string]Amount) (*Se
 	for addr, amount := range addrs {
 		p := &Payment{ID: newID(), Coin: "DOGE", Amount: amount, Address: addr, Status: StatusUnpaid,
 			Confirmations: 1, CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
-		if err := svc.store.Insert(context.Background(), p, nil); err != nil {
+		if err := svc.insert(context.Background(), p, nil); err != nil {
 			t.Fatal(err)
 		}
 		ps[addr] = p

@@ -138,17 +138,34 @@ func (e *env) expect(id uuid.UUID, status Status, received Amount) *Payment {
 	return p
 }
 
-// transitions returns the payment's events as "TYPE:FROM>TO" in order.
+// transitions returns the payment's events after its created event as
+// "TYPE:FROM>TO" in order ("FROM>TO" for status changes). It fails the
+// test unless the first event is the created one (UNPAID, no previous
+// status) and the sequence numbers run 1, 2, 3… without a gap.
 func (e *env) transitions(id uuid.UUID) []string {
 	e.t.Helper()
 	rows, err := e.pool.Query(e.ctx, `
-		SELECT type, previous_status, status FROM payment_events WHERE payment_id = $1 ORDER BY sequence`, id)
+		SELECT sequence, type, previous_status, status FROM payment_events WHERE payment_id = $1 ORDER BY sequence`, id)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var out []string
-	var typ, prev, status string
-	_, err = pgx.ForEachRow(rows, []any{&typ, &prev, &status}, func() error {
+	var (
+		out               []string
+		seq               int64
+		typ, prev, status string
+	)
+	n := int64(0)
+	_, err = pgx.ForEachRow(rows, []any{&seq, &typ, &prev, &status}, func() error {
+		n++
+		if seq != n {
+			e.t.Fatalf("events of %s: sequence %d where %d was due", id, seq, n)
+		}
+		if n == 1 {
+			if typ != EventCreated || prev != "" || status != string(StatusUnpaid) {
+				e.t.Fatalf("first event of %s is %s %q>%s, want %s >UNPAID", id, typ, prev, status, EventCreated)
+			}
+			return nil
+		}
 		s := prev + ">" + status
 		if typ != EventStatusChanged {
 			s = typ + ":" + s
@@ -158,6 +175,9 @@ func (e *env) transitions(id uuid.UUID) []string {
 	})
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if n == 0 {
+		e.t.Fatalf("payment %s has no event, not even %s", id, EventCreated)
 	}
 	return out
 }

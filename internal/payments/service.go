@@ -246,11 +246,13 @@ type CreateRequest struct {
 	RedirectURL string
 	// Attach, when set, runs inside the transaction that inserts the
 	// payment, so an adapter (the BitPay invoice) can store its own row
-	// with it: both are stored or neither is.
+	// with it: both are stored or neither is. It runs before the
+	// payment's created event is written, so the event hooks find the row.
 	Attach func(ctx context.Context, tx pgx.Tx, p *Payment) error
 }
 
-// Create validates req, gives the payment a fresh address and stores it.
+// Create validates req, gives the payment a fresh address and stores it
+// with its EventCreated event, in one transaction.
 // With the address pool on, the address comes from the pool in the
 // statement that inserts the payment, and the node is not asked; with the
 // pool off or empty, the coin's node is. Invalid requests fail with an
@@ -289,10 +291,33 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Payment, erro
 		return nil, &UnavailableError{Coin: coin.Code, Err: err}
 	}
 	p.Address = addr
-	if err := s.store.Insert(ctx, p, req.Attach); err != nil {
+	if err := s.insert(ctx, p, req.Attach); err != nil {
 		return nil, err
 	}
 	return s.created(ctx, p), nil
+}
+
+// insert stores p with the address it has, then runs attach and writes the
+// created event, in one transaction: all of them are stored or none.
+func (s *Service) insert(ctx context.Context, p *Payment, attach func(context.Context, pgx.Tx, *Payment) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := insertPayment(ctx, tx, p); err != nil {
+			return err
+		}
+		return s.attachAndEmit(ctx, tx, p, attach)
+	})
+}
+
+// attachAndEmit runs attach (when not nil) on the payment just inserted in
+// tx, then writes its created event, so the event hooks see what attach
+// stored.
+func (s *Service) attachAndEmit(ctx context.Context, tx pgx.Tx, p *Payment, attach func(context.Context, pgx.Tx, *Payment) error) error {
+	if attach != nil {
+		if err := attach(ctx, tx, p); err != nil {
+			return err
+		}
+	}
+	return s.emitCreated(ctx, tx, p)
 }
 
 // created presents and logs a payment just stored.

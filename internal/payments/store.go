@@ -39,23 +39,10 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Insert stores a new payment, running attach (when not nil) in the same
-// transaction. A second payment for the same coin and address is refused
-// with an error wrapping ErrAddressReused.
-func (s *Store) Insert(ctx context.Context, p *Payment, attach func(context.Context, pgx.Tx, *Payment) error) error {
-	if attach == nil {
-		// One statement needs no transaction of its own.
-		return insertPayment(ctx, s.pool, p)
-	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := insertPayment(ctx, tx, p); err != nil {
-			return err
-		}
-		return attach(ctx, tx, p)
-	})
-}
-
-// insertPayment inserts p through q.
+// insertPayment inserts p through q, numbered for its created event (the
+// caller writes it with emitCreated in the same transaction). A second
+// payment for the same coin and address is refused with an error wrapping
+// ErrAddressReused.
 func insertPayment(ctx context.Context, q querier, p *Payment) error {
 	metadata := p.Metadata
 	if len(metadata) == 0 {
@@ -64,8 +51,8 @@ func insertPayment(ctx context.Context, q querier, p *Payment) error {
 	_, err := q.Exec(ctx, `
 		INSERT INTO payments (id, coin, amount, address, label, status, confirmations_required,
 			tolerance_bp, expires_at, order_id, metadata, created_at, updated_at, callback_url, redirect_url,
-			settle_confirmations)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)`,
+			settle_confirmations, event_sequence)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, 1)`,
 		p.ID, p.Coin, int64(p.Amount), p.Address, p.Label, string(p.Status), p.Confirmations,
 		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), metadata, p.CreatedAt,
 		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations)

@@ -81,7 +81,7 @@ func btcPayment(t *testing.T, node *coind.Client, zeroConf bool, confs int64) (*
 	svc := NewService(pgtest.NewPool(t), Config{Coins: []Coin{{Code: "BTC", Node: node, Confirmations: 1, ZeroConf: zeroConf, URIScheme: "bitcoin"}}})
 	p := &Payment{ID: newID(), Coin: "BTC", Amount: amt("0.1"), Address: btcOrder42, Status: StatusUnpaid,
 		Confirmations: confs, SettleConfirmations: 1, CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
-	if err := svc.store.Insert(context.Background(), p, nil); err != nil {
+	if err := svc.insert(context.Background(), p, nil); err != nil {
 		t.Fatal(err)
 	}
 	return svc, p
@@ -155,8 +155,8 @@ func TestZeroConfTakenBackByFullRBF(t *testing.T) {
 				}
 				expectStatus(t, svc, p, StatusUnpaid, 0)
 			}
-			if got := eventsOf(t, svc, p); len(got) != 2 || got[0] != "UNPAID>PAID" || got[1] != "PAID>UNPAID" {
-				t.Fatalf("events = %v, want [UNPAID>PAID PAID>UNPAID]", got)
+			if got := eventsOf(t, svc, p); len(got) != 3 || got[0] != ">UNPAID" || got[1] != "UNPAID>PAID" || got[2] != "PAID>UNPAID" {
+				t.Fatalf("events = %v, want [>UNPAID UNPAID>PAID PAID>UNPAID]", got)
 			}
 		})
 	}

@@ -198,7 +198,8 @@ func TestValidateSchema(t *testing.T) {
 		{"a payment with a string amount", "Payment", strings.Replace(payment, `"amount":0.5`, `"amount":"0.5"`, 1), "amount"},
 		{"a plain IPN", "BitPayIPN", invoice, ""},
 		{"an extended IPN", "BitPayIPN", `{"event":{"code":1003,"name":"invoice_paidInFull"},"data":` + invoice + `}`, ""},
-		{"an IPN with an unknown event", "BitPayIPN", `{"event":{"code":1001,"name":"invoice_created"},"data":` + invoice + `}`, "BitPayIPN"},
+		{"an extended IPN on creation", "BitPayIPN", `{"event":{"code":1001,"name":"invoice_created"},"data":` + invoice + `}`, ""},
+		{"an IPN with an unknown event", "BitPayIPN", `{"event":{"code":1012,"name":"invoice_manuallyNotified"},"data":` + invoice + `}`, "BitPayIPN"},
 		{"not JSON", "Payment", "{", "not JSON"},
 		{"an unknown schema", "Nope", "{}", "lacks components/schemas/Nope"},
 	} {

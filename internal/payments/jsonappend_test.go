@@ -146,3 +146,35 @@ func TestFullAppendJSONMatchesEncodingJSON(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkPublicPaymentJSON compares encoding/json with AppendJSON on a
+// payment with one output, the public read's answer:
+//
+//	go test -run '^$' -bench BenchmarkPublicPaymentJSON ./internal/payments/
+func BenchmarkPublicPaymentJSON(b *testing.B) {
+	hash, height := "00000000000000000000f2b1b9b8d2c7a1e0e4d8c6b3a291f0e8d7c6b5a49382", int64(812345)
+	now := time.Date(2026, 11, 29, 5, 0, 0, 123456000, time.UTC)
+	j := PublicPaymentJSON{
+		ID: "7d444840-9dc0-11d1-b245-5ffdce74fad2", Currency: "LTC", Status: StatusPending,
+		Amount: 1050000000, AmountReceived: 1050000000, AmountRecieved: 1050000000, PaymentAddress: "rltc1qxyzxyzxyzxyzxyzxyzxyzxyzxyzxyzxyz",
+		PaymentURI: "litecoin:rltc1qxyzxyzxyzxyzxyzxyzxyzxyzxyzxyzxyz?amount=10.5", ConfirmationsRequired: 2,
+		Transactions: []TransactionJSON{{TxID: hash, Vout: 1, Amount: 1050000000, Confirmations: 1, State: "confirmed",
+			BlockHash: &hash, BlockHeight: &height, FirstSeenAt: now, ReceivedAt: now}},
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: &now,
+	}
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			var buf bytes.Buffer
+			if err := json.NewEncoder(&buf).Encode(j); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("AppendJSON", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := j.AppendJSON(make([]byte, 0, 1024)); !ok {
+				b.Fatal("not ok")
+			}
+		}
+	})
+}

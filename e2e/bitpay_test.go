@@ -815,9 +815,9 @@ func TestBitPayInvoiceFlow(t *testing.T) {
 	wantList(list(kv{"status", "complete"}), b.ID, a.ID)
 	wantList(list(kv{"status", "confirmed"}))
 
-	// The IPNs: A's plain bodies for paid, confirmed and complete, B's
-	// extended events 1002, 1003, 1005, 1006; every one signed with
-	// X-Transient-Signature.
+	// The IPNs: A's plain bodies for paid, confirmed and complete (none on
+	// creation), B's extended events 1001 (on creation), 1002, 1003, 1005,
+	// 1006; every one signed with X-Transient-Signature.
 	type seen struct{ id, status, event string }
 	var got []seen
 	waitFor(t, 30*time.Second, func() bool {
@@ -847,7 +847,7 @@ func TestBitPayInvoiceFlow(t *testing.T) {
 				got = append(got, seen{body.ID, body.Status, ""})
 			}
 		}
-		return len(got) >= 7
+		return len(got) >= 8
 	}, func() string { return fmt.Sprintf("IPNs received: %+v", got) })
 	// Every body is the webhook bitpayIPN of openapi/openapi.yaml.
 	for _, r := range ipn.all() {
@@ -869,7 +869,7 @@ func TestBitPayInvoiceFlow(t *testing.T) {
 	if strings.Join(plainA, ",") != "complete,confirmed,paid" {
 		t.Errorf("plain IPNs of A carry statuses %v, want paid, confirmed and complete", plainA)
 	}
-	if strings.Join(eventsB, ",") != "1002 invoice_receivedPayment,1003 invoice_paidInFull,1005 invoice_confirmed,1006 invoice_completed" {
+	if strings.Join(eventsB, ",") != "1001 invoice_created,1002 invoice_receivedPayment,1003 invoice_paidInFull,1005 invoice_confirmed,1006 invoice_completed" {
 		t.Errorf("extended IPNs of B = %v", eventsB)
 	}
 	// They went through the delivery log as kind bitpay_ipn.

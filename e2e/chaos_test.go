@@ -289,7 +289,8 @@ func (r invariantReport) String() string {
 //     the node reports now;
 //   - each (coin, txid, vout) the node reports for a payment is recorded
 //     once, for that payment, and nothing else is recorded;
-//   - each payment's events have gap-free sequence numbers from 1, each
+//   - each payment's events have gap-free sequence numbers from 1, the
+//     first its one payment.created event (UNPAID, from ""), each next
 //     starting where the one before ended, and the last ends at the
 //     payment's status: one event per status change;
 //   - every event reached the receiver at least once (it dedupes on the
@@ -435,31 +436,36 @@ func (c *chaos) inspect() invariantReport {
 		}
 	}
 
-	// One event per status change, gap-free.
+	// The created event, then one event per status change, gap-free.
 	rows, err = c.pool.Query(ctx, `
-		SELECT id::text, payment_id, sequence, previous_status, status FROM payment_events ORDER BY payment_id, sequence`)
+		SELECT id::text, payment_id, sequence, type, previous_status, status FROM payment_events ORDER BY payment_id, sequence`)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	var (
-		evID, prevStatus, status string
-		seq                      int
-		lastPayment              uuid.UUID
-		lastSeq                  int
-		lastStatus               string
-		eventIDs                 []string
+		evID, typ, prevStatus, status string
+		seq                           int
+		withEvents                    = map[uuid.UUID]bool{}
+		lastPayment                   uuid.UUID
+		lastSeq                       int
+		lastStatus                    string
+		eventIDs                      []string
 	)
 	c.hooks.mu.Lock()
 	received := maps.Clone(c.hooks.sequences)
 	c.hooks.mu.Unlock()
-	_, err = pgx.ForEachRow(rows, []any{&evID, &pid, &seq, &prevStatus, &status}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&evID, &pid, &seq, &typ, &prevStatus, &status}, func() error {
 		r.Events++
 		eventIDs = append(eventIDs, evID)
 		if got, ok := received[evID]; ok && got != int64(seq) {
 			bad("event %s reached the receiver with sequence %d, want %d", evID, got, seq)
 		}
 		if pid != lastPayment {
-			lastPayment, lastSeq, lastStatus = pid, 0, "UNPAID"
+			lastPayment, lastSeq, lastStatus = pid, 0, ""
+			withEvents[pid] = true
+		}
+		if (seq == 1) != (typ == "payment.created") || (seq == 1 && status != "UNPAID") {
+			bad("payment %s: event %d is %s to %s; the first, and only the first, must be payment.created to UNPAID", pid, seq, typ, status)
 		}
 		if seq != lastSeq+1 {
 			bad("payment %s: event sequence %d after %d", pid, seq, lastSeq)
@@ -475,6 +481,12 @@ func (c *chaos) inspect() invariantReport {
 	})
 	if err != nil {
 		c.t.Fatal(err)
+	}
+
+	for id := range byID {
+		if !withEvents[id] {
+			bad("payment %s has no event, not even payment.created", id)
+		}
 	}
 
 	// Every event delivered; no attempt twice.

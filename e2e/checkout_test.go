@@ -465,19 +465,19 @@ func TestCheckoutPaidLive(t *testing.T) {
 	page.screenshot("4-paid")
 	responses.wantChecked("200 text/html", "200 text/event-stream", "200 image/png")
 
-	// The stream, as another client sees it: Last-Event-ID 1 gives the
+	// The stream, as another client sees it: Last-Event-ID 2 gives the
 	// events after it (PAID), and the served state.
 	checkStreamResumes(t, d.url+"/payments/"+id+"/stream")
 }
 
-// checkStreamResumes reads the stream with Last-Event-ID: 1 from a payment
-// whose events are 1 (PENDING) and 2 (PAID).
+// checkStreamResumes reads the stream with Last-Event-ID: 2 from a payment
+// whose events are 1 (created, UNPAID), 2 (PENDING) and 3 (PAID).
 func checkStreamResumes(t *testing.T, url string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	req.Header.Set("Last-Event-ID", "1")
+	req.Header.Set("Last-Event-ID", "2")
 	resp, err := checkedClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -503,8 +503,8 @@ func checkStreamResumes(t *testing.T, url string) {
 			}
 			// Each message is the payment object of the API.
 			openapitest.CheckSchema(t, "PublicPayment", []byte(v))
-			if id != "2" || p.Status != "PAID" {
-				t.Fatalf("first message after Last-Event-ID 1: id %s status %s, want 2 PAID", id, p.Status)
+			if id != "3" || p.Status != "PAID" {
+				t.Fatalf("first message after Last-Event-ID 2: id %s status %s, want 3 PAID", id, p.Status)
 			}
 			return
 		}

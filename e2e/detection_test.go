@@ -36,11 +36,11 @@ func TestHooksEndToEnd(t *testing.T) {
 	if len(got.Transactions) != 1 || got.Transactions[0].Confirmations != 2 || got.Transactions[0].State != "confirmed" {
 		t.Fatalf("transactions = %+v", got.Transactions)
 	}
-	waitFor(t, 30*time.Second, func() bool { return len(recv.events()) >= 2 },
+	waitFor(t, 30*time.Second, func() bool { return len(recv.events()) >= 3 },
 		func() string { return fmt.Sprintf("webhooks received: %v", recv.events()) })
 	evs := recv.events()
 	var seq []string
-	for _, e := range evs {
+	for _, e := range statusWebhooks(t, evs) {
 		if e["payment_id"] != p.ID {
 			t.Errorf("webhook for another payment: %v", e)
 		}

@@ -606,10 +606,16 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("no hint job was handed back at shutdown: the job drain was not exercised")
 	}
 
-	// Every event was delivered.
-	var events int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM payment_events`).Scan(&events); err != nil || events != paid {
-		t.Errorf("%d events, want %d (one per paid payment): %v", events, paid, err)
+	// One created event per stored payment, one status change per paid
+	// payment, nothing else; every event was delivered.
+	var created, changed, others, stored int
+	if err := pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE type = 'payment.created'), count(*) FILTER (WHERE type = 'payment.status_changed'),
+			count(*) FILTER (WHERE type NOT IN ('payment.created', 'payment.status_changed')), (SELECT count(*) FROM payments)
+		FROM payment_events`).Scan(&created, &changed, &others, &stored); err != nil ||
+		created != stored || changed != paid || others != 0 {
+		t.Errorf("events: %d created, %d status changes, %d others; want %d created (one per stored payment), %d status changes (one per paid payment), 0 others (%v)",
+			created, changed, others, stored, paid, err)
 	}
 	waitFor(t, 60*time.Second, func() bool {
 		var undelivered int
@@ -913,7 +919,8 @@ func TestMetricsAfterFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitStatus(p.ID, "PAID", 30*time.Second)
-	waitFor(t, 30*time.Second, func() bool { return len(recv.events()) >= 2 },
+	// The created event and the two status changes.
+	waitFor(t, 30*time.Second, func() bool { return len(recv.events()) >= 3 },
 		func() string { return fmt.Sprintf("%d webhooks", len(recv.events())) })
 
 	// /metrics is on METRICS_ADDR only.
@@ -927,7 +934,7 @@ func TestMetricsAfterFlow(t *testing.T) {
 		`transient_payment_status_changes_total{from="PENDING",to="PAID"}`:             1,
 		`transient_http_requests_total{method="POST",route="/payments",status="201"}`:  1,
 		`transient_node_rpc_duration_seconds_count{coin="LTC",method="getnewaddress"}`: 1,
-		`transient_webhook_attempts_total{kind="webhook",result="delivered"}`:          2,
+		`transient_webhook_attempts_total{kind="webhook",result="delivered"}`:          3,
 		`transient_webhook_backlog`:                                                    0,
 		`transient_hint_backlog{kind="tx"}`:                                            0,
 		`transient_hint_backlog{kind="block"}`:                                         0,
@@ -939,9 +946,9 @@ func TestMetricsAfterFlow(t *testing.T) {
 		`transient_hints_processed_total{coin="LTC",kind="tx",result="ok"}`:                  1,
 		`transient_hints_processed_total{coin="LTC",kind="block",result="ok"}`:               2,
 		`transient_node_rpc_duration_seconds_count{coin="LTC",method="gettransaction"}`:      1,
-		`transient_webhook_attempt_duration_seconds_count{kind="webhook"}`:                   2,
+		`transient_webhook_attempt_duration_seconds_count{kind="webhook"}`:                   3,
 		`transient_http_requests_total{method="POST",route="/notify/tx",status="202"}`:       1,
-		`transient_jobs_total{kind="webhook_delivery",result="ok"}`:                          2,
+		`transient_jobs_total{kind="webhook_delivery",result="ok"}`:                          3,
 		`transient_http_request_duration_seconds_count{method="GET",route="/payments/{id}"}`: 2,
 	}
 	var m map[string]float64

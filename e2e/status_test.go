@@ -73,11 +73,13 @@ func (r *receiver) transitions(id string) map[int]string {
 	return out
 }
 
-// waitTransitions waits until the webhooks for id are exactly want, in the
-// order of their sequence, and fails at once on any other (a wrong status
-// on the way shows up here).
+// waitTransitions waits until the webhooks for id are exactly the
+// payment's created event (sequence 1) followed by want, in the order of
+// their sequence, and fails at once on any other (a wrong status on the way
+// shows up here).
 func (r *receiver) waitTransitions(t *testing.T, id string, want ...string) {
 	t.Helper()
+	want = append([]string{"payment.created:>UNPAID"}, want...)
 	var got map[int]string
 	waitFor(t, 30*time.Second, func() bool {
 		got = r.transitions(id)

@@ -260,7 +260,8 @@ func TestTwoProcessesOneDatabase(t *testing.T) {
 		return len(missing) == 0
 	}, func() string { return fmt.Sprintf("%d events not delivered", len(missing)) })
 
-	// Each payment has exactly one event per status change.
+	// Each payment has its created event, then exactly one event per
+	// status change.
 	rows, err := pool.Query(context.Background(), `
 		SELECT payment_id::text, string_agg(previous_status || '>' || status, ',' ORDER BY sequence)
 		FROM payment_events GROUP BY payment_id`)
@@ -279,7 +280,7 @@ func TestTwoProcessesOneDatabase(t *testing.T) {
 	}
 	for _, s := range seqs {
 		switch s[1] {
-		case "UNPAID>PENDING,PENDING>PAID", "UNPAID>PAID":
+		case ">UNPAID,UNPAID>PENDING,PENDING>PAID", ">UNPAID,UNPAID>PAID":
 		default:
 			t.Errorf("payment %s events %s", s[0], s[1])
 		}
@@ -361,11 +362,12 @@ func TestRedeliverThroughAPI(t *testing.T) {
 			ID string `json:"id"`
 		} `json:"events"`
 	}
+	// The created event and UNPAID>PENDING; the second is redelivered.
 	waitFor(t, 30*time.Second, func() bool {
 		d.call("GET", "/payments/"+p.ID+"/events", "", &events)
-		return len(events.Events) == 1 && len(hooks.missing([]string{events.Events[0].ID})) == 0
-	}, func() string { return "the first delivery did not arrive" })
-	id := events.Events[0].ID
+		return len(events.Events) == 2 && len(hooks.missing([]string{events.Events[0].ID, events.Events[1].ID})) == 0
+	}, func() string { return "the first deliveries did not arrive" })
+	id := events.Events[1].ID
 	var red struct {
 		Deliveries []string `json:"deliveries"`
 	}

@@ -150,8 +150,9 @@ func TestXPubEndToEnd(t *testing.T) {
 	d.waitStatus(p2.ID, "UNPAID", 30*time.Second)
 
 	want := map[string]string{
-		p1.ID: "UNPAID>PENDING,PENDING>PAID,PAID>PENDING,PENDING>PAID",
-		p2.ID: "UNPAID>PENDING,PENDING>UNPAID",
+		// The created event first (delivered long before any payment).
+		p1.ID: ">UNPAID,UNPAID>PENDING,PENDING>PAID,PAID>PENDING,PENDING>PAID",
+		p2.ID: ">UNPAID,UNPAID>PENDING,PENDING>UNPAID",
 	}
 	var seqs map[string]string
 	waitFor(t, 30*time.Second, func() bool {

@@ -98,6 +98,9 @@ func Classify(err error) *Error {
 // had (class 57P: admin or crash shutdown, cannot connect now) or just
 // drops them (class 08, or the connection ends mid-answer); a pooled
 // connection that was idle then fails on its next use with one of those.
+// A transaction whose connection died ends with pgx's "conn closed" (the
+// error of its rollback, which pgx.BeginFunc returns in place of the
+// statement's).
 func databaseUnavailable(err error) bool {
 	var (
 		connErr *pgconn.ConnectError
@@ -109,5 +112,5 @@ func databaseUnavailable(err error) bool {
 	}
 	return errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
+		errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, pgconn.ErrConnClosed)
 }

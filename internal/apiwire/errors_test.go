@@ -24,6 +24,9 @@ func TestClassifyDatabaseGone(t *testing.T) {
 		{"starting up", &pgconn.PgError{Code: "57P03"}, http.StatusServiceUnavailable},
 		{"connection failure", &pgconn.PgError{Code: "08006"}, http.StatusServiceUnavailable},
 		{"connection cut mid-answer", fmt.Errorf("payments: get: %w", io.ErrUnexpectedEOF), http.StatusServiceUnavailable},
+		// pgx.BeginFunc returns the rollback's error when the connection
+		// died inside the transaction (a creation while PostgreSQL restarts).
+		{"connection closed under a transaction", pgconn.ErrConnClosed, http.StatusServiceUnavailable},
 		{"unique violation", &pgconn.PgError{Code: "23505"}, http.StatusInternalServerError},
 		{"query canceled", &pgconn.PgError{Code: "57014"}, http.StatusInternalServerError},
 		{"other", errors.New("boom"), http.StatusInternalServerError},

@@ -85,11 +85,7 @@ type EventHook interface {
 // is not: nothing can be following a payment before it exists (a follower
 // reads the current state when it starts), and PostgreSQL serializes the
 // commits of all transactions that notify, which cut creation from a full
-// pool to about a third of its rate (BenchmarkCreate). A payment's created event
-// is not: nothing can be following a payment before it exists (a follower
-// reads the current state when it starts), and PostgreSQL serializes the
-// commits of all transactions that notify, which cut creation from a full
-// pool to about a third of its rate.
+// pool to about a third of its rate (BenchmarkCreate).
 const EventsChannel = "transient_payment_events"
 
 // AddEventHook registers h for every event written from now on. Call it

@@ -53,6 +53,33 @@ func (j PaymentJSON) AppendJSON(b []byte) (_ []byte, ok bool) {
 	return append(b, '}'), true
 }
 
+// reflectedPayment and reflectedPublicPayment have the fields and tags of
+// PaymentJSON and PublicPaymentJSON without their MarshalJSON methods:
+// what encoding/json makes of them is the reference AppendJSON matches,
+// and the fallback when AppendJSON cannot write a value.
+type (
+	reflectedPayment       PaymentJSON
+	reflectedPublicPayment PublicPaymentJSON
+)
+
+// MarshalJSON implements json.Marshaler through AppendJSON, so that every
+// encoding of a payment (the event payload written with each event, the
+// webhook bodies, lists) skips reflection. The bytes are encoding/json's.
+func (j PaymentJSON) MarshalJSON() ([]byte, error) {
+	if b, ok := j.AppendJSON(make([]byte, 0, 1024)); ok {
+		return b, nil
+	}
+	return json.Marshal(reflectedPayment(j))
+}
+
+// MarshalJSON implements json.Marshaler like PaymentJSON's.
+func (j PublicPaymentJSON) MarshalJSON() ([]byte, error) {
+	if b, ok := j.AppendJSON(make([]byte, 0, 1024)); ok {
+		return b, nil
+	}
+	return json.Marshal(reflectedPublicPayment(j))
+}
+
 // appendHead appends the fields from id to payment_uri, the order both
 // views share.
 func (j *PublicPaymentJSON) appendHead(b []byte) []byte {

@@ -54,7 +54,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			j := base
 			j.Transactions = append([]TransactionJSON{}, base.Transactions...)
 			edit(&j)
-			want, err := json.Marshal(j)
+			want, err := json.Marshal(reflectedPublicPayment(j))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +70,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	t.Run("year out of range", func(t *testing.T) {
 		j := base
 		j.UpdatedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
-		if _, err := json.Marshal(j); err == nil {
+		if _, err := json.Marshal(reflectedPublicPayment(j)); err == nil {
 			t.Fatal("encoding/json accepted the year 10000; the test's premise is wrong")
 		}
 		if _, ok := j.AppendJSON(nil); ok {
@@ -122,7 +122,7 @@ func TestFullAppendJSONMatchesEncodingJSON(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			j := base
 			edit(&j)
-			want, err := json.Marshal(j)
+			want, err := json.Marshal(reflectedPayment(j))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +138,7 @@ func TestFullAppendJSONMatchesEncodingJSON(t *testing.T) {
 	t.Run("metadata that is not JSON", func(t *testing.T) {
 		j := base
 		j.Metadata = json.RawMessage(`{"a":`)
-		if _, err := json.Marshal(j); err == nil {
+		if _, err := json.Marshal(reflectedPayment(j)); err == nil {
 			t.Fatal("encoding/json accepted broken metadata; the test's premise is wrong")
 		}
 		if _, ok := j.AppendJSON(nil); ok {
@@ -165,7 +165,7 @@ func BenchmarkPublicPaymentJSON(b *testing.B) {
 	b.Run("encoding/json", func(b *testing.B) {
 		for b.Loop() {
 			var buf bytes.Buffer
-			if err := json.NewEncoder(&buf).Encode(j); err != nil {
+			if err := json.NewEncoder(&buf).Encode(reflectedPublicPayment(j)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -177,4 +177,40 @@ func BenchmarkPublicPaymentJSON(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestMarshalJSONIsEncodingJSON: a payment inside another value (an event
+// payload) encodes through MarshalJSON to the bytes reflection gives, and
+// a value AppendJSON cannot write fails as it does under reflection.
+func TestMarshalJSONIsEncodingJSON(t *testing.T) {
+	when := time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC)
+	j := PaymentJSON{ID: "x", Currency: "LTC", Status: StatusUnpaid, Amount: 1, PaymentAddress: "a<b",
+		Transactions: []TransactionJSON{}, CreatedAt: when, UpdatedAt: when, Metadata: json.RawMessage(`{"k": "<v>"}`)}
+	type wrapped struct {
+		Type    string      `json:"type"`
+		Payment PaymentJSON `json:"payment"`
+	}
+	type reflectedWrapped struct {
+		Type    string           `json:"type"`
+		Payment reflectedPayment `json:"payment"`
+	}
+	got, err := json.Marshal(wrapped{"payment.created", j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(reflectedWrapped{"payment.created", reflectedPayment(j)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("payment inside an event:\n got %s\nwant %s", got, want)
+	}
+	pub, _ := json.Marshal(j.Public())
+	if wantPub, _ := json.Marshal(reflectedPublicPayment(j.Public())); !bytes.Equal(pub, wantPub) {
+		t.Errorf("public payment:\n got %s\nwant %s", pub, wantPub)
+	}
+	j.CreatedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := json.Marshal(j); err == nil {
+		t.Error("a year 10000 payment encoded; want encoding/json's error")
+	}
 }

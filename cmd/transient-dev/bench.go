@@ -659,13 +659,11 @@ func (b *benchRun) readWorkload(ctx context.Context) error {
 		}
 	}
 	ids := b.payIDs
-	pcfg := b.db.Config()
-	pcfg.MaxConns = daemonDBConns
-	limitDB, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return err
-	}
-	defer limitDB.Close()
+	// The limit's clients share daemonDBConns connections, as transientd's
+	// requests share its pool: a semaphore over the bench's own pool
+	// (a second pool would hold connections beside the ones it already
+	// has, past a server's max_connections in a full run).
+	conns := make(chan struct{}, daemonDBConns)
 	var gwCPU, limCPU cpuPerOp
 	res, lim, rss, err := b.bracket(ctx, "GET /payments/{id}", "point SELECT",
 		func() (res loadResult) {
@@ -683,7 +681,13 @@ func (b *benchRun) readWorkload(ctx context.Context) error {
 			start := b.cpuNow(ctx)
 			defer func() { limCPU = b.cpuNow(ctx).since(start, res.n) }()
 			return runLoad(ctx, b.scale.reads, readConcurrency, func(ctx context.Context, i int) error {
-				rows, err := limitDB.Query(ctx, payments.GetSQL, [16]byte(ids[i%len(ids)]))
+				select {
+				case conns <- struct{}{}:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				defer func() { <-conns }()
+				rows, err := b.db.Query(ctx, payments.GetSQL, [16]byte(ids[i%len(ids)]))
 				if err != nil {
 					return err
 				}

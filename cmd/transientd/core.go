@@ -60,13 +60,25 @@ func newCore(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metric
 		return nil, fmt.Errorf("job queue: %w", err)
 	}
 	c.jobs = jobs
+	// A second insert-only client, with River's default FetchCooldown,
+	// queues the deliveries of created events: at most one wake-up NOTIFY
+	// per queue per 100 ms, so that creating payments does not make every
+	// create transaction notify (PostgreSQL commits notifying transactions
+	// one at a time). Those deliveries leave at the next wake-up or poll,
+	// within about a second.
+	unhurried, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: quietRiver(log)})
+	if err != nil {
+		c.closeNodes()
+		return nil, fmt.Errorf("job queue: %w", err)
+	}
 	wcfg := webhook.Config{
-		URL:          cfg.WebhookURL,
-		Secret:       cfg.WebhookSecret,
-		MaxAge:       cfg.WebhookMaxAge,
-		Retention:    cfg.WebhookRetention,
-		AllowPrivate: cfg.WebhookAllowPrivate,
-		Logger:       log,
+		UnhurriedJobs: unhurried,
+		URL:           cfg.WebhookURL,
+		Secret:        cfg.WebhookSecret,
+		MaxAge:        cfg.WebhookMaxAge,
+		Retention:     cfg.WebhookRetention,
+		AllowPrivate:  cfg.WebhookAllowPrivate,
+		Logger:        log,
 	}
 	if len(cfg.WebhookRetrySchedule) > 0 {
 		wcfg.Backoff = webhook.ScheduleBackoff(cfg.WebhookRetrySchedule)

@@ -20,6 +20,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		http.Error(w, apiwire.InternalErrorBody, http.StatusInternalServerError)
 		return
 	}
+	writeBody(w, status, body)
+}
+
+// writeBody answers status with body, JSON already encoded.
+func writeBody(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)

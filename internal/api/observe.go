@@ -104,6 +104,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 				slog.Int("bytes", ww.BytesWritten()),
 			}, params...)
+			// Named here, request_id spares WithRequestID's handler a copy
+			// of the record on every request.
+			if id := middleware.GetReqID(r.Context()); id != "" {
+				attrs = append(attrs, slog.String("request_id", id))
+			}
 			s.log.LogAttrs(r.Context(), level, "request", attrs...)
 		}()
 		next.ServeHTTP(ww, r)

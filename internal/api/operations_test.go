@@ -370,6 +370,25 @@ func TestStoredAPIKeys(t *testing.T) {
 	if got := list(key); got != 401 {
 		t.Errorf("revoked key: %d", got)
 	}
+	// Revoked by another process (transientd keys revoke has a Store of
+	// its own): refused within apikeys.TrustFor.
+	k2, key2, err := store.Create(ctx, "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := list(key2); got != 200 {
+		t.Fatalf("second stored key: %d", got)
+	}
+	revoked := time.Now()
+	if _, err := apikeys.NewStore(a.pool, nil).Revoke(ctx, k2.ID.String()); err != nil {
+		t.Fatal(err)
+	}
+	for list(key2) != 401 {
+		if time.Since(revoked) > apikeys.TrustFor+2*time.Second {
+			t.Fatalf("a key revoked by another process is still accepted %v later (TrustFor %v)", time.Since(revoked), apikeys.TrustFor)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
 
 	// The database down: a stored-looking key cannot be checked (503), an
 	// API_KEYS key still works without it.

@@ -7,13 +7,15 @@
 // Keys look like "tk_" followed by 39 base32 characters (192 random bits).
 // Because they are random and long, a plain SHA-256 cannot be reversed or
 // brute-forced, and checking a key is one index lookup; a slow password hash
-// would cost milliseconds on every request for no gain.
+// would cost milliseconds on every request for no gain. A key found valid is
+// then trusted for TrustFor (one second) without another lookup.
 package apikeys
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base32"
 	"errors"
 	"fmt"
@@ -51,6 +53,18 @@ const (
 // touchEvery is how stale last_used_at may get before a request updates it.
 const touchEvery = time.Minute
 
+// TrustFor is how long a key found valid in the database is accepted
+// without asking again. Every authenticated request used to cost a query;
+// now a busy key costs one a second. A key revoked through the Store that
+// checks it is refused at once; one revoked by another process (transientd
+// keys revoke, or another transientd) is refused within TrustFor.
+const TrustFor = time.Second
+
+// maxTrusted bounds the keys remembered as valid; past it the memory is
+// cleared. Only valid keys are remembered, so it is reached only with more
+// keys in use than that.
+const maxTrusted = 4096
+
 var encoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // Key is a stored key as listings show it; it never holds the key itself.
@@ -70,6 +84,17 @@ type Store struct {
 
 	mu      sync.Mutex
 	touched map[uuid.UUID]time.Time // when this process last wrote last_used_at
+
+	trustMu    sync.Mutex
+	trusted    map[[sha256.Size]byte]trustedKey // by the SHA-256 of the key
+	revocation uint64                           // counts Revoke calls, so a check that raced one is not remembered
+}
+
+// trustedKey is a key the database found valid, and when it asked.
+type trustedKey struct {
+	sum     [sha256.Size]byte
+	id      uuid.UUID
+	checked time.Time
 }
 
 // NewStore returns a Store on pool. now is the clock; nil means time.Now.
@@ -77,7 +102,7 @@ func NewStore(pool *pgxpool.Pool, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{pool: pool, now: now, touched: make(map[uuid.UUID]time.Time)}
+	return &Store{pool: pool, now: now, touched: make(map[uuid.UUID]time.Time), trusted: make(map[[sha256.Size]byte]trustedKey)}
 }
 
 // Create makes a new key with label and returns it with the key itself,
@@ -130,6 +155,12 @@ func (s *Store) List(ctx context.Context) ([]Key, error) {
 // be a whole key.
 func (s *Store) Revoke(ctx context.Context, ref string) (Key, error) {
 	ref = strings.TrimSpace(ref)
+	// Forget every key trusted so far, before and after the update: a
+	// check that read the key as valid before the update committed is not
+	// remembered (it sees the count move), and none trusted earlier is
+	// used again.
+	s.forgetTrusted()
+	defer s.forgetTrusted()
 	var where string
 	var arg any
 	if id, err := uuid.Parse(ref); err == nil {
@@ -166,6 +197,9 @@ func (s *Store) HasActive(ctx context.Context) (bool, error) {
 
 // CheckKey reports whether key is a stored key that is not revoked, and
 // notes that it was used (at most once a minute per key in this process).
+// A key the database found valid less than TrustFor ago is accepted without
+// asking again, unless this Store revoked a key since; refusals are never
+// remembered.
 // Tokens that cannot be stored keys are refused without a query. An error
 // means the answer is unknown (the database did not answer), not that the
 // key is bad. It implements api.KeyChecker.
@@ -174,6 +208,17 @@ func (s *Store) CheckKey(ctx context.Context, key string) (bool, error) {
 		return false, nil
 	}
 	sum := sha256.Sum256([]byte(key))
+	asked := s.now()
+	s.trustMu.Lock()
+	t, ok := s.trusted[sum]
+	generation := s.revocation
+	s.trustMu.Unlock()
+	// The map is keyed by the hash, not the key, and the hash is compared
+	// again in constant time: nothing about the key leaks through timing.
+	if ok && subtle.ConstantTimeCompare(t.sum[:], sum[:]) == 1 && asked.Sub(t.checked) < TrustFor && !asked.Before(t.checked) {
+		s.touch(ctx, t.id)
+		return true, nil
+	}
 	var id uuid.UUID
 	err := s.pool.QueryRow(ctx, `SELECT id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`, sum[:]).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -182,8 +227,24 @@ func (s *Store) CheckKey(ctx context.Context, key string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("apikeys: check: %w", err)
 	}
+	s.trustMu.Lock()
+	if s.revocation == generation {
+		if len(s.trusted) >= maxTrusted {
+			clear(s.trusted)
+		}
+		s.trusted[sum] = trustedKey{sum: sum, id: id, checked: asked}
+	}
+	s.trustMu.Unlock()
 	s.touch(ctx, id)
 	return true, nil
+}
+
+// forgetTrusted drops every key remembered as valid.
+func (s *Store) forgetTrusted() {
+	s.trustMu.Lock()
+	clear(s.trusted)
+	s.revocation++
+	s.trustMu.Unlock()
 }
 
 // touch records that key id was used, unless this process did so less than

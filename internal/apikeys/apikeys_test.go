@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,5 +146,119 @@ func TestCheckKeyDatabaseDown(t *testing.T) {
 	// A stored-looking key cannot be checked: the error says so.
 	if ok, err := s.CheckKey(context.Background(), Prefix+strings.Repeat("a", 39)); ok || err == nil {
 		t.Errorf("CheckKey with the database down = %t, %v; want an error", ok, err)
+	}
+}
+
+// TestTrustedKeys: a key found valid is accepted without the database for
+// TrustFor; a revocation through the same Store is seen by the next check,
+// one through another Store (another process: transientd keys revoke) once
+// TrustFor has passed; a refusal is never remembered.
+func TestTrustedKeys(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	s, elsewhere := NewStore(pool, clk.now), NewStore(pool, clk.now)
+	ctx := context.Background()
+	check := func(key string) bool {
+		t.Helper()
+		ok, err := s.CheckKey(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	k, key, err := s.Create(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !check(key) {
+		t.Fatal("a new key is refused")
+	}
+	// Revoked in the database by another process: still trusted here for
+	// less than TrustFor, refused after it.
+	if _, err := elsewhere.Revoke(ctx, k.ID.String()); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(TrustFor - time.Millisecond)
+	if !check(key) {
+		t.Error("a key checked less than TrustFor ago was asked again (no trust kept)")
+	}
+	clk.add(time.Millisecond)
+	if check(key) {
+		t.Errorf("a key revoked elsewhere is still accepted after TrustFor (%v)", TrustFor)
+	}
+	// A refusal is not remembered: the key restored is accepted at once.
+	if _, err := pool.Exec(ctx, `UPDATE api_keys SET revoked_at = NULL WHERE id = $1`, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !check(key) {
+		t.Error("a restored key is refused: a refusal was remembered")
+	}
+	// Revoked through this Store: the very next check refuses it.
+	if _, err := s.Revoke(ctx, k.Prefix); err != nil {
+		t.Fatal(err)
+	}
+	if check(key) {
+		t.Error("a key revoked through this Store is accepted on the next check")
+	}
+	// A clock that went back does not stretch the trust.
+	_, key2, err := s.Create(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(key2)
+	if _, err := pool.Exec(ctx, `UPDATE api_keys SET revoked_at = now() WHERE label = 'other'`); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(-time.Hour)
+	if check(key2) {
+		t.Error("a key revoked elsewhere is accepted after the clock went back")
+	}
+}
+
+// TestRevokeRacingChecks: checks running while a key is revoked may answer
+// either way, but once Revoke has returned no check accepts the key, also
+// when a check that read it as valid before the revocation ends after it.
+func TestRevokeRacingChecks(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	s := NewStore(pool, nil)
+	ctx := context.Background()
+	for round := range 5 {
+		k, key, err := s.Create(ctx, "racing")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var checks atomic.Int64
+		for range 4 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						_, _ = s.CheckKey(ctx, key)
+						checks.Add(1)
+					}
+				}
+			})
+		}
+		// Revoke while the checks are under way.
+		for deadline := time.Now().Add(10 * time.Second); checks.Load() < 20; {
+			if time.Now().After(deadline) {
+				t.Fatal("the checks did not run")
+			}
+			runtime.Gosched()
+		}
+		if _, err := s.Revoke(ctx, k.ID.String()); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 50 {
+			if ok, _ := s.CheckKey(ctx, key); ok {
+				t.Fatalf("round %d: check %d after Revoke returned accepted the key", round, i)
+			}
+		}
+		close(stop)
+		wg.Wait()
 	}
 }

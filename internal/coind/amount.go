@@ -103,6 +103,10 @@ func FormatAmount(v int64) string {
 	return string(appendAmount(buf[:0], v))
 }
 
+// AppendAmount appends FormatAmount(v) to b, for encoders that build their
+// output without allocating a string per amount.
+func AppendAmount(b []byte, v int64) []byte { return appendAmount(b, v) }
+
 // appendAmount appends FormatAmount(v) to b.
 func appendAmount(b []byte, v int64) []byte {
 	mag := uint64(v)

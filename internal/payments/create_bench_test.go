@@ -55,13 +55,19 @@ func BenchmarkCreate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// transientd's second insert-only client, for the created events'
+	// deliveries (webhook.Message.Unhurried).
+	unhurried, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	// As transientd runs with PAYMENT_WEBHOOK_URL set: every event is
 	// queued for delivery (no worker sends it here).
 	hooked := NewService(pool, Config{
 		Coins:       []Coin{{Code: "LTC", Confirmations: 2, URIScheme: "litecoin", Addresses: noAddresses{}}},
 		AddressPool: PoolConfig{Size: 10},
 		Jobs:        jobs,
-		Outbox:      webhook.NewOutbox(pool, jobs, webhook.Config{URL: "http://127.0.0.1:9/hook"}),
+		Outbox:      webhook.NewOutbox(pool, jobs, webhook.Config{URL: "http://127.0.0.1:9/hook", UnhurriedJobs: unhurried}),
 	})
 	for _, bc := range []struct {
 		name string

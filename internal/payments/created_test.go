@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/transient-gateway/transient/internal/regtest"
 	"github.com/transient-gateway/transient/internal/webhook"
@@ -371,4 +373,37 @@ func TestCreatedEventRollsBack(t *testing.T) {
 		t.Fatalf("next payment's address %s, want the pool's oldest %s", p.Address, poolBefore[0])
 	}
 	w.expectCreated(p, "")
+}
+
+// TestCreatedDeliveriesAreUnhurried: the created event's deliveries are
+// queued through the outbox's UnhurriedJobs client, so that create
+// transactions do not wake the dispatcher with a NOTIFY each.
+func TestCreatedDeliveriesAreUnhurried(t *testing.T) {
+	w := newCreatedWorld(t)
+	var inserts atomic.Int64
+	unhurried, err := river.NewClient(riverpgxv5.New(w.pool), &river.Config{
+		Middleware: []rivertype.Middleware{river.JobInsertMiddlewareFunc(
+			func(ctx context.Context, params []*rivertype.JobInsertParams, inner func(context.Context) ([]*rivertype.JobInsertResult, error)) ([]*rivertype.JobInsertResult, error) {
+				inserts.Add(int64(len(params)))
+				return inner(ctx)
+			})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.outbox = webhook.NewOutbox(w.pool, w.jobs, webhook.Config{URL: createdHookURL, UnhurriedJobs: unhurried})
+	svc := w.service(Config{Coins: []Coin{w.svc.coins["LTC"]}})
+	p, err := svc.Create(w.ctx, CreateRequest{Coin: "LTC", Amount: amt("1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := inserts.Load(); n != 1 {
+		t.Errorf("delivery jobs queued through UnhurriedJobs for a created event: got %d, want 1", n)
+	}
+	var jobs int
+	if err := w.pool.QueryRow(w.ctx, `
+		SELECT count(*) FROM river_job j JOIN webhook_deliveries d ON j.args->>'delivery_id' = d.id::text
+		WHERE d.payment_id = $1`, p.ID).Scan(&jobs); err != nil || jobs != 1 {
+		t.Errorf("delivery jobs stored for the created event: got %d (%v), want 1", jobs, err)
+	}
 }

@@ -160,7 +160,12 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, p *Payment, typ string,
 	if err != nil {
 		return fmt.Errorf("payments: insert event: %w", err)
 	}
-	msg := webhook.Message{EventID: ev.ID, PaymentID: p.ID, Body: ev.Payload, CallbackURL: p.CallbackURL}
+	// A created event's deliveries need not wake the dispatcher at once: the
+	// wake-up is a NOTIFY, and notifying transactions commit one at a time,
+	// which halved creation with a webhook URL set. Status changes, whose
+	// webhooks a shop waits for, still wake it.
+	msg := webhook.Message{EventID: ev.ID, PaymentID: p.ID, Body: ev.Payload, CallbackURL: p.CallbackURL,
+		Unhurried: typ == EventCreated}
 	for _, h := range s.hooks {
 		extra, err := h.EventDestinations(ctx, tx, p, &ev)
 		if err != nil {

@@ -66,11 +66,13 @@ func insertPayment(ctx context.Context, q querier, p *Payment) error {
 	return nil
 }
 
-// getWithOutputsSQL reads a payment and its outputs in one statement, one
-// row per output (one row with NULL outputs when it has none): the read
-// path's single round trip. Its first columns are paymentColumns,
-// qualified.
-const getWithOutputsSQL = `
+// GetSQL is the statement Store.Get runs: it reads a payment and its
+// outputs in one statement, one row per output (one row with NULL outputs
+// when it has none), the read path's single round trip; $1 is the
+// payment's id. Its first columns are paymentColumns, qualified. It is
+// exported for the bench, which measures PostgreSQL on this same
+// statement as the limit of GET /payments/{id}.
+const GetSQL = `
 	SELECT p.id, p.coin, p.amount, p.address, p.label, p.status, p.amount_received, p.amount_confirmed,
 		p.overpaid, p.paid_late, p.confirmations_required, p.tolerance_bp, p.expires_at, p.pending_since,
 		coalesce(p.order_id, ''), p.metadata, p.created_at, p.updated_at, coalesce(p.callback_url, ''),
@@ -86,7 +88,7 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Payment, error) {
 	// [16]byte goes out as a binary uuid; uuid.UUID would go through its
 	// driver.Valuer as text, after pgx tried (and built errors for) the
 	// plans that do not fit it.
-	rows, err := s.pool.Query(ctx, getWithOutputsSQL, [16]byte(id))
+	rows, err := s.pool.Query(ctx, GetSQL, [16]byte(id))
 	if err != nil {
 		return nil, fmt.Errorf("payments: get %s: %w", id, err)
 	}

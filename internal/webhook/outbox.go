@@ -41,6 +41,13 @@ type Message struct {
 	// Extra are further untrusted destinations with their own bodies (BitPay
 	// IPNs, for example).
 	Extra []Destination
+	// Unhurried lets the deliveries wait for the dispatcher's next fetch
+	// (at most its poll interval, a second by default) instead of waking it
+	// at once: their jobs go through Config.UnhurriedJobs when set. Waking
+	// the dispatcher is a NOTIFY in the caller's transaction, and
+	// PostgreSQL serialises the commits of all transactions that notify;
+	// creating payments, each with a created event, stalled on it.
+	Unhurried bool
 }
 
 // Destination is a further place to deliver an event to.
@@ -96,6 +103,12 @@ type Config struct {
 	// job, with what it did ("requeued" or "dead"). It must be fast and not
 	// block.
 	Swept func(action string)
+	// UnhurriedJobs, when set, inserts the jobs of Message.Unhurried
+	// deliveries: an insert-only River client with the default
+	// FetchCooldown, which sends at most one wake-up NOTIFY per queue per
+	// cooldown, so that most such transactions do not notify. nil inserts
+	// them like the others.
+	UnhurriedJobs *river.Client[pgx.Tx]
 	// Observe, when set, is called after every attempt with the
 	// destination's kind, the attempt's result ("delivered", "retry",
 	// "failed", "dead" or "interrupted") and how long it took, for metrics.
@@ -226,7 +239,11 @@ func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, msg Message) error {
 	if len(dests) == 0 {
 		return nil
 	}
-	if _, err := o.insert(ctx, tx, msg.EventID, msg.PaymentID, dests); err != nil {
+	jobs := o.jobs
+	if msg.Unhurried && o.cfg.UnhurriedJobs != nil {
+		jobs = o.cfg.UnhurriedJobs
+	}
+	if _, err := o.insert(ctx, tx, jobs, msg.EventID, msg.PaymentID, dests); err != nil {
 		return fmt.Errorf("webhook: enqueue event %s: %w", msg.EventID, err)
 	}
 	return nil
@@ -256,15 +273,15 @@ func (o *Outbox) EnqueueTo(ctx context.Context, tx pgx.Tx, eventID, paymentID uu
 	if len(rows) == 0 {
 		return nil
 	}
-	if _, err := o.insert(ctx, tx, eventID, paymentID, rows); err != nil {
+	if _, err := o.insert(ctx, tx, o.jobs, eventID, paymentID, rows); err != nil {
 		return fmt.Errorf("webhook: enqueue to destinations of event %s: %w", eventID, err)
 	}
 	return nil
 }
 
 // insert writes one pending delivery per destination and a job for each,
-// in tx, and returns the new delivery ids.
-func (o *Outbox) insert(ctx context.Context, tx pgx.Tx, eventID, paymentID uuid.UUID, dests []destination) ([]uuid.UUID, error) {
+// inserted through jobs, in tx, and returns the new delivery ids.
+func (o *Outbox) insert(ctx context.Context, tx pgx.Tx, jobs *river.Client[pgx.Tx], eventID, paymentID uuid.UUID, dests []destination) ([]uuid.UUID, error) {
 	var (
 		n       = len(dests)
 		ids     = make([]uuid.UUID, n)
@@ -272,7 +289,7 @@ func (o *Outbox) insert(ctx context.Context, tx pgx.Tx, eventID, paymentID uuid.
 		kinds   = make([]string, n)
 		bodies  = make([][]byte, n)
 		trusted = make([]bool, n)
-		jobs    = make([]river.InsertManyParams, n)
+		params  = make([]river.InsertManyParams, n)
 	)
 	for i, d := range dests {
 		ids[i] = uuid.New()
@@ -280,7 +297,7 @@ func (o *Outbox) insert(ctx context.Context, tx pgx.Tx, eventID, paymentID uuid.
 		if bodies[i] == nil {
 			bodies[i] = []byte{}
 		}
-		jobs[i] = river.InsertManyParams{Args: deliveryArgs{DeliveryID: ids[i]}}
+		params[i] = river.InsertManyParams{Args: deliveryArgs{DeliveryID: ids[i]}}
 	}
 	now := o.cfg.Now()
 	_, err := tx.Exec(ctx, `
@@ -291,7 +308,7 @@ func (o *Outbox) insert(ctx context.Context, tx pgx.Tx, eventID, paymentID uuid.
 	if err != nil {
 		return nil, fmt.Errorf("insert deliveries: %w", err)
 	}
-	if _, err := o.jobs.InsertManyTx(ctx, tx, jobs); err != nil {
+	if _, err := jobs.InsertManyTx(ctx, tx, params); err != nil {
 		return nil, fmt.Errorf("insert delivery jobs: %w", err)
 	}
 	return ids, nil
@@ -330,7 +347,7 @@ func (o *Outbox) Redeliver(ctx context.Context, eventID uuid.UUID) ([]uuid.UUID,
 		if len(dests) == 0 {
 			return ErrNotFound
 		}
-		ids, err = o.insert(ctx, tx, eventID, paymentID, dests)
+		ids, err = o.insert(ctx, tx, o.jobs, eventID, paymentID, dests)
 		return err
 	})
 	if err != nil {

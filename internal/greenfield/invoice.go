@@ -278,7 +278,7 @@ func speedConfirmations(policy string, complete int64) int64 {
 var paymentFields = map[string]string{
 	"order_id": "metadata.orderId", "redirect_url": "checkout.redirectURL", "amount": "amount",
 	"tolerance": "checkout.paymentTolerance", "confirmations": "checkout.speedPolicy", "expires_in": "checkout.expirationMinutes",
-	"currency": "currency", "metadata": "metadata",
+	"currency": "currency", "metadata": "metadata", "monitoring_window": "checkout.monitoringMinutes",
 }
 
 // CreateInvoice prices req in a coin the store takes, creates the payment
@@ -321,15 +321,17 @@ func (s *Service) CreateInvoice(ctx context.Context, st *Store, req InvoiceReque
 		}
 		expiry = time.Duration(*c.ExpirationMinutes) * time.Minute
 	}
+	var monitoring *time.Duration
 	if c.MonitoringMinutes != nil {
-		// The monitoring window is the server's (MONITORING_WINDOW); a
-		// payment cannot have its own, so a different one is refused
-		// rather than silently ignored.
-		want := int64(s.cfg.MonitoringWindow / time.Minute)
-		if *c.MonitoringMinutes != want {
-			return nil, Invalid("checkout.monitoringMinutes", "this server watches every invoice for %d minutes after it is paid "+
-				"(its monitoring window); send null or %d", want, want)
+		// The invoice's own monitoring window: the payment is INVALID
+		// when it stays unconfirmed longer than this after it is paid.
+		maxMinutes := int64(payments.MaxMonitoringWindow / time.Minute)
+		if m := *c.MonitoringMinutes; m < 1 || m > maxMinutes {
+			return nil, Invalid("checkout.monitoringMinutes", "monitoringMinutes must be between 1 and %d, or null for "+
+				"this server's %d", maxMinutes, int64(s.cfg.MonitoringWindow/time.Minute))
 		}
+		w := time.Duration(*c.MonitoringMinutes) * time.Minute
+		monitoring = &w
 	}
 	var toleranceBP *int64
 	if c.PaymentTolerance != nil {
@@ -393,6 +395,7 @@ func (s *Service) CreateInvoice(ctx context.Context, st *Store, req InvoiceReque
 		SettleConfirmations: &complete,
 		ToleranceBP:         toleranceBP,
 		ExpiresIn:           expiry,
+		MonitoringWindow:    monitoring,
 		Attach: func(ctx context.Context, tx pgx.Tx, p *payments.Payment) error {
 			row.PaymentID, row.CreatedAt = p.ID, p.CreatedAt
 			return insertInvoice(ctx, tx, &row)

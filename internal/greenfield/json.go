@@ -122,9 +122,10 @@ func manualMarking(status string) []string {
 }
 
 // InvoiceJSON renders inv with base as the public URL. monitoring is the
-// server's monitoring window.
+// server's monitoring window, shown for an invoice without its own.
 func InvoiceJSON(inv *Invoice, base string, monitoring time.Duration) InvoiceData {
 	p, r := inv.Payment, inv.Row
+	monitoring = p.Window(monitoring)
 	status, additional := inv.Status()
 	expires := p.ExpiresAt
 	if expires.IsZero() {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -372,7 +373,13 @@ func TestCreateInvoiceRefusals(t *testing.T) {
 		{"nine decimals", `{"amount":"0.000000001","currency":"LTC"}`, "amount"},
 		{"bad currency", `{"amount":"1","currency":"US D"}`, "currency"},
 		{"lightning only", `{"amount":"1","checkout":{"paymentMethods":["BTC-LN"]}}`, "checkout.paymentMethods"},
-		{"own monitoring", `{"amount":"1","checkout":{"monitoringMinutes":60}}`, "checkout.monitoringMinutes"},
+		{"zero monitoring", `{"amount":"1","checkout":{"monitoringMinutes":0}}`, "checkout.monitoringMinutes"},
+		{"negative monitoring", `{"amount":"1","checkout":{"monitoringMinutes":-5}}`, "checkout.monitoringMinutes"},
+		{"monitoring over 30 days", `{"amount":"1","checkout":{"monitoringMinutes":43201}}`, "checkout.monitoringMinutes"},
+		{"monitoring fraction", `{"amount":"1","checkout":{"monitoringMinutes":60.5}}`, "checkout.monitoringMinutes"},
+		{"monitoring text", `{"amount":"1","checkout":{"monitoringMinutes":"60"}}`, "checkout.monitoringMinutes"},
+		// MediumSpeed on LTC: a confirmation, about 150 s, longer than a minute.
+		{"monitoring shorter than a confirmation", `{"amount":"1","checkout":{"monitoringMinutes":1}}`, "checkout.monitoringMinutes"},
 		{"zero-conf", `{"amount":"1","checkout":{"speedPolicy":"HighSpeed"}}`, "checkout.speedPolicy"},
 		{"bad speed", `{"amount":"1","checkout":{"speedPolicy":"Fast"}}`, "checkout.speedPolicy"},
 		{"bad expiry", `{"amount":"1","checkout":{"expirationMinutes":0}}`, "checkout.expirationMinutes"},
@@ -398,6 +405,58 @@ func TestCreateInvoiceRefusals(t *testing.T) {
 	if err != nil || len(p.Payments) != 1 || p.Payments[0].ToleranceBP != 500 {
 		t.Fatalf("payments %v %v", p, err)
 	}
+}
+
+// TestInvoiceOwnMonitoringMinutes: checkout.monitoringMinutes becomes the
+// payment's own monitoring window and comes back in the invoice, while an
+// invoice without one shows the server's (24 hours in newServer).
+func TestInvoiceOwnMonitoringMinutes(t *testing.T) {
+	s := newServer(t)
+	base := "/api/v1/stores/" + s.store.ID + "/invoices"
+	check := func(name string, inv map[string]any, minutes int64) {
+		t.Helper()
+		checkout := inv["checkout"].(map[string]any)
+		if checkout["monitoringMinutes"] != json.Number(strconv.FormatInt(minutes, 10)) {
+			t.Errorf("%s: monitoringMinutes %v, want %d", name, checkout["monitoringMinutes"], minutes)
+		}
+		exp, err1 := inv["expirationTime"].(json.Number).Int64()
+		mon, err2 := inv["monitoringExpiration"].(json.Number).Int64()
+		if err1 != nil || err2 != nil || mon-exp != minutes*60 {
+			t.Errorf("%s: monitoringExpiration %v - expirationTime %v, want %d s", name, inv["monitoringExpiration"], inv["expirationTime"], minutes*60)
+		}
+	}
+	for _, tt := range []struct {
+		name, body string
+		minutes    int64
+		window     time.Duration // the payment's own
+	}{
+		{"own", `{"amount":"1","currency":"LTC","checkout":{"monitoringMinutes":90}}`, 90, 90 * time.Minute},
+		{"null", `{"amount":"1","currency":"LTC","checkout":{"monitoringMinutes":null}}`, 24 * 60, 0},
+		{"absent", `{"amount":"1","currency":"LTC"}`, 24 * 60, 0},
+		{"30 days", `{"amount":"1","currency":"LTC","checkout":{"monitoringMinutes":43200}}`, 43200, 30 * 24 * time.Hour},
+	} {
+		a := s.do("POST", base, s.key, tt.body)
+		if a.status != 200 {
+			t.Fatalf("%s: create: %d %s", tt.name, a.status, a.body)
+		}
+		inv := object(t, a.body)
+		check(tt.name+" create", inv, tt.minutes)
+		id := inv["id"].(string)
+		check(tt.name+" get", object(t, s.do("GET", base+"/"+id, s.key, "").body), tt.minutes)
+		p, err := s.pay.Get(context.Background(), uuid.MustParse(id))
+		if err != nil || p.MonitoringWindow != tt.window {
+			t.Fatalf("%s: payment window %v (%v), want %s", tt.name, p, err, tt.window)
+		}
+	}
+	var list []map[string]any
+	r := s.do("GET", base, s.key, "")
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.UseNumber()
+	if r.status != 200 || dec.Decode(&list) != nil || len(list) != 4 {
+		t.Fatalf("list: %d %s", r.status, r.body)
+	}
+	check("list newest", list[0], 43200)
+	check("list oldest", list[3], 90)
 }
 
 func TestUpdateAndArchiveInvoice(t *testing.T) {

@@ -34,7 +34,7 @@ type Config struct {
 	// InvoiceExpiry applies to invoices without checkout.expirationMinutes.
 	InvoiceExpiry time.Duration
 	// MonitoringWindow is the server's monitoring window (payments'), told
-	// to shops in checkout.monitoringMinutes.
+	// to shops in checkout.monitoringMinutes of invoices without their own.
 	MonitoringWindow time.Duration
 	// AllowPrivateWebhooks accepts webhook URLs on loopback, private and
 	// link-local addresses (WEBHOOK_ALLOW_PRIVATE).

@@ -27,7 +27,9 @@ func (s *Service) clock(ctx context.Context, q querier) (time.Time, error) {
 }
 
 // deadlineCandidates returns, by coin, the payments whose expiry or
-// monitoring window has passed at now, of coin only when it is not "".
+// monitoring window has passed at now, of coin only when it is not "". A
+// payment's window is its own when it has one, the server's otherwise
+// ($2, NULL when the server's is off: such payments stay PENDING).
 func (s *Service) deadlineCandidates(ctx context.Context, now time.Time, only string) (map[string][]uuid.UUID, error) {
 	var window any
 	if s.cfg.MonitoringWindow > 0 {
@@ -36,7 +38,9 @@ func (s *Service) deadlineCandidates(ctx context.Context, now time.Time, only st
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, coin FROM payments
 		WHERE ((status IN ('UNPAID', 'PARTIAL') AND expires_at <= $1)
-			OR (status = 'PENDING' AND pending_since < $2))
+			OR (status = 'PENDING' AND pending_since < CASE
+				WHEN monitoring_window_seconds IS NULL THEN $2::timestamptz
+				ELSE $1 - make_interval(secs => monitoring_window_seconds) END))
 			AND ($3 = '' OR coin = $3)
 		ORDER BY id
 		LIMIT 1000`, now, window, only)

@@ -39,7 +39,10 @@ type Payment struct {
 	// ExpiresAt is zero when the payment never expires.
 	ExpiresAt    time.Time
 	PendingSince time.Time
-	OrderID      string
+	// MonitoringWindow is the payment's own monitoring window, fixed at
+	// creation; zero means the server's (Config.MonitoringWindow).
+	MonitoringWindow time.Duration
+	OrderID          string
 	// Metadata is the shop's JSON object, stored and returned unchanged.
 	Metadata json.RawMessage
 	// CallbackURL receives this payment's events besides the global webhook.
@@ -54,7 +57,17 @@ type Payment struct {
 	URI string
 }
 
-// Terms returns the payment's terms for Decide.
+// Window returns the monitoring window that applies to the payment: its
+// own when it has one, the server's (global) otherwise.
+func (p *Payment) Window(global time.Duration) time.Duration {
+	if p.MonitoringWindow > 0 {
+		return p.MonitoringWindow
+	}
+	return global
+}
+
+// Terms returns the payment's terms for Decide, with the payment's own
+// monitoring window or, when it has none, the server's (window).
 func (p *Payment) Terms(window time.Duration) Terms {
 	return Terms{
 		Amount:              p.Amount,
@@ -62,7 +75,7 @@ func (p *Payment) Terms(window time.Duration) Terms {
 		Confirmations:       p.Confirmations,
 		SettleConfirmations: p.SettleConfirmations,
 		ExpiresAt:           p.ExpiresAt,
-		MonitoringWindow:    window,
+		MonitoringWindow:    p.Window(window),
 	}
 }
 

@@ -227,6 +227,10 @@ const (
 	maxURLLen        = 2048
 )
 
+// MaxMonitoringWindow is the longest monitoring window a payment may ask
+// for (CreateRequest.MonitoringWindow).
+const MaxMonitoringWindow = 30 * 24 * time.Hour
+
 // CreateRequest is what a shop asks for. Zero fields take the defaults.
 type CreateRequest struct {
 	Coin   string
@@ -252,6 +256,10 @@ type CreateRequest struct {
 	// ToleranceBP overrides the configured underpayment tolerance, in
 	// basis points (0 to 10000), when not nil.
 	ToleranceBP *int64
+	// MonitoringWindow, when not nil, is the payment's own monitoring
+	// window instead of the server's (Config.MonitoringWindow): a whole
+	// number of seconds from 1 second to MaxMonitoringWindow.
+	MonitoringWindow *time.Duration
 	// Attach, when set, runs inside the transaction that inserts the
 	// payment, so an adapter (the BitPay invoice) can store its own row
 	// with it: both are stored or neither is. It runs before the
@@ -372,6 +380,13 @@ func (s *Service) validate(req CreateRequest, now time.Time) (*Payment, Coin, er
 		}
 		p.ToleranceBP = *req.ToleranceBP
 	}
+	if req.MonitoringWindow != nil {
+		if w := *req.MonitoringWindow; w < time.Second || w > MaxMonitoringWindow || w%time.Second != 0 {
+			return nil, Coin{}, invalidField("monitoring_window", fmt.Sprintf("the monitoring window must be a whole number of seconds between 1 and %d",
+				int64(MaxMonitoringWindow/time.Second)))
+		}
+		p.MonitoringWindow = *req.MonitoringWindow
+	}
 	if req.Confirmations != nil {
 		if n := *req.Confirmations; n < 0 || n > maxConfirmations {
 			return nil, Coin{}, &Error{Code: CodeInvalidConfirmations, Field: "confirmations",
@@ -382,7 +397,11 @@ func (s *Service) validate(req CreateRequest, now time.Time) (*Payment, Coin, er
 			return nil, Coin{}, &Error{Code: CodeInvalidConfirmations, Field: "confirmations",
 				Message: fmt.Sprintf("confirmations must be at least 1: %s does not accept unconfirmed payments on this server (%s_ZERO_CONF is off)", coin.Code, coin.Code)}
 		}
-		if err := s.checkConfirmationTime(coin.Code, p.Confirmations); err != nil {
+	}
+	// The coin's default confirmations fit the server's window (config
+	// checks them at start), not necessarily a payment's own.
+	if req.Confirmations != nil || req.MonitoringWindow != nil {
+		if err := s.checkConfirmationTime(coin.Code, p, req.MonitoringWindow != nil); err != nil {
 			return nil, Coin{}, err
 		}
 	}
@@ -505,16 +524,24 @@ func (s *Service) present(p *Payment) {
 }
 
 // checkConfirmationTime refuses confirmations that the coin is not expected
-// to reach within the monitoring window: a payment is watched for the
-// window, and one that asks for more depth than the chain makes in that
-// time cannot be expected to become PAID in it.
-func (s *Service) checkConfirmationTime(code string, n int64) error {
-	w := s.cfg.MonitoringWindow
+// to reach within p's monitoring window (its own, or the server's): a
+// payment is watched for the window, and one that asks for more depth than
+// the chain makes in that time cannot be expected to become PAID in it.
+// The refusal names monitoring_window when own says the request set the
+// window, confirmations otherwise.
+func (s *Service) checkConfirmationTime(code string, p *Payment, own bool) error {
+	w := p.Window(s.cfg.MonitoringWindow)
 	if w <= 0 {
 		return nil
 	}
+	n := p.Confirmations
 	if d := coind.ConfirmationTime(code, n); d > w {
 		interval := coind.BlockInterval(code)
+		if own {
+			return invalidField("monitoring_window",
+				fmt.Sprintf("confirmations %d take about %s on %s (a block every %s), longer than the monitoring window of %s; "+
+					"ask for a window of at least %s or at most %d confirmations", n, d, code, interval, w, d, int64(w/interval)))
+		}
 		return &Error{Code: CodeInvalidConfirmations, Field: "confirmations",
 			Message: fmt.Sprintf("confirmations %d take about %s on %s (a block every %s), longer than the monitoring window of %s; ask for at most %d",
 				n, d, code, interval, w, int64(w/interval))}

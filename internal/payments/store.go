@@ -21,7 +21,7 @@ import (
 const paymentColumns = `id, coin, amount, address, label, status, amount_received, amount_confirmed,
 	overpaid, paid_late, confirmations_required, tolerance_bp, expires_at, pending_since,
 	coalesce(order_id, ''), metadata, created_at, updated_at, coalesce(callback_url, ''),
-	coalesce(redirect_url, ''), settle_confirmations, settled`
+	coalesce(redirect_url, ''), settle_confirmations, settled, monitoring_window_seconds`
 
 // Store keeps payments and their outputs in PostgreSQL. Its methods return
 // domain errors (ErrNotFound, *Error), never driver errors for expected cases.
@@ -51,11 +51,11 @@ func insertPayment(ctx context.Context, q querier, p *Payment) error {
 	_, err := q.Exec(ctx, `
 		INSERT INTO payments (id, coin, amount, address, label, status, confirmations_required,
 			tolerance_bp, expires_at, order_id, metadata, created_at, updated_at, callback_url, redirect_url,
-			settle_confirmations, event_sequence)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, 1)`,
+			settle_confirmations, monitoring_window_seconds, event_sequence)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, 1)`,
 		p.ID, p.Coin, int64(p.Amount), p.Address, p.Label, string(p.Status), p.Confirmations,
 		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), metadata, p.CreatedAt,
-		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations)
+		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations, windowSeconds(p.MonitoringWindow))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return fmt.Errorf("payments: insert %s: %w", p.Address, ErrAddressReused)
@@ -76,7 +76,7 @@ const GetSQL = `
 	SELECT p.id, p.coin, p.amount, p.address, p.label, p.status, p.amount_received, p.amount_confirmed,
 		p.overpaid, p.paid_late, p.confirmations_required, p.tolerance_bp, p.expires_at, p.pending_since,
 		coalesce(p.order_id, ''), p.metadata, p.created_at, p.updated_at, coalesce(p.callback_url, ''),
-		coalesce(p.redirect_url, ''), p.settle_confirmations, p.settled,
+		coalesce(p.redirect_url, ''), p.settle_confirmations, p.settled, p.monitoring_window_seconds,
 		o.txid, o.vout, o.amount, o.confirmations, o.conflicted, o.replaceable,
 		coalesce(o.block_hash, ''), coalesce(o.block_height, 0), o.first_seen_at, o.received_at, o.updated_at
 	FROM payments p LEFT JOIN payment_outputs o ON o.payment_id = p.id
@@ -284,6 +284,7 @@ type paymentScan struct {
 	status                  string
 	amount, recv, confirmed int64
 	expiresAt, pendingSince *time.Time
+	windowSeconds           *int32
 }
 
 // dest returns the scan destinations, in paymentColumns order.
@@ -292,7 +293,7 @@ func (ps *paymentScan) dest() []any {
 	return []any{&p.ID, &p.Coin, &ps.amount, &p.Address, &p.Label, &ps.status, &ps.recv, &ps.confirmed,
 		&p.Overpaid, &p.PaidLate, &p.Confirmations, &p.ToleranceBP, &ps.expiresAt, &ps.pendingSince,
 		&p.OrderID, &p.Metadata, &p.CreatedAt, &p.UpdatedAt, &p.CallbackURL, &p.RedirectURL,
-		&p.SettleConfirmations, &p.Settled}
+		&p.SettleConfirmations, &p.Settled, &ps.windowSeconds}
 }
 
 // payment returns the scanned payment.
@@ -306,6 +307,9 @@ func (ps *paymentScan) payment() *Payment {
 	if ps.pendingSince != nil {
 		p.PendingSince = *ps.pendingSince
 	}
+	if ps.windowSeconds != nil {
+		p.MonitoringWindow = time.Duration(*ps.windowSeconds) * time.Second
+	}
 	return &p
 }
 
@@ -314,6 +318,16 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// windowSeconds returns a payment's own monitoring window as stored (whole
+// seconds), or nil (the server's) when it has none.
+func windowSeconds(d time.Duration) *int32 {
+	if d <= 0 {
+		return nil
+	}
+	n := int32(d / time.Second)
+	return &n
 }
 
 func nullString(s string) *string {

@@ -194,16 +194,22 @@ type destination struct {
 	trusted bool
 }
 
+// complete reports whether d goes anywhere (it has a URL) and gives it the
+// plain webhook kind when it names none.
+func (d *destination) complete() bool {
+	if d.kind == "" {
+		d.kind = KindWebhook
+	}
+	return d.url != ""
+}
+
 // destinations lists where msg goes: the global URL, the callback URL and
 // each extra destination, without repeating a URL and body already listed.
 func (o *Outbox) destinations(msg Message) []destination {
 	var out []destination
 	add := func(d destination) {
-		if d.url == "" {
+		if !d.complete() {
 			return
-		}
-		if d.kind == "" {
-			d.kind = KindWebhook
 		}
 		for _, e := range out {
 			if e.url == d.url && bytes.Equal(e.body, d.body) {
@@ -261,14 +267,9 @@ func (o *Outbox) EnqueueTo(ctx context.Context, tx pgx.Tx, eventID, paymentID uu
 	}
 	rows := make([]destination, 0, len(dests))
 	for _, d := range dests {
-		if d.URL == "" {
-			continue
+		if row := (destination{url: d.URL, kind: d.Kind, body: d.Body}); row.complete() {
+			rows = append(rows, row)
 		}
-		kind := d.Kind
-		if kind == "" {
-			kind = KindWebhook
-		}
-		rows = append(rows, destination{url: d.URL, kind: kind, body: d.Body})
 	}
 	if len(rows) == 0 {
 		return nil

@@ -93,6 +93,9 @@ func startDaemon(t *testing.T, env ...string) *daemon {
 		"NOTIFY_TOKEN=" + notifyToken,
 		"LOG_LEVEL=debug",
 		"TRANSIENT_ENV_FILE=/nonexistent",
+		// The scenarios check every event's webhook, the created one
+		// included; TestCreatedWebhookDefault checks the default.
+		"WEBHOOK_CREATED_EVENTS=true",
 	}, env...)
 	d.start()
 	t.Cleanup(func() {

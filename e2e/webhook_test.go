@@ -380,3 +380,37 @@ func TestRedeliverThroughAPI(t *testing.T) {
 		return hooks.events[id] == 2 && hooks.attempts[red.Deliveries[0]+"/1"] == 1
 	}, func() string { return "the redelivery did not arrive with the same event id" })
 }
+
+// TestCreatedWebhookDefault runs transientd with WEBHOOK_CREATED_EVENTS
+// at its default (false): a payment's created event is recorded, but
+// neither PAYMENT_WEBHOOK_URL nor the payment's callback_url gets it; both
+// get its first status change, which is the first webhook they receive.
+func TestCreatedWebhookDefault(t *testing.T) {
+	node := startNode(t, "")
+	global, callback := startReceiver(t), startReceiver(t)
+	d := startDaemon(t, append(coinEnv(node), "CATCHUP_INTERVAL=300ms", "WEBHOOK_ALLOW_PRIVATE=true",
+		"PAYMENT_WEBHOOK_URL="+global.url, "WEBHOOK_CREATED_EVENTS=false")...)
+	id, address := d.createWith(`{"currency":"LTC","amount":"0.05","callback_url":"` + callback.url + `"}`)
+	var log struct {
+		Events []struct {
+			Type       string `json:"type"`
+			Sequence   int    `json:"sequence"`
+			Deliveries []any  `json:"deliveries"`
+		} `json:"events"`
+	}
+	if code := d.call("GET", "/payments/"+id+"/events", "", &log); code != 200 || len(log.Events) != 1 ||
+		log.Events[0].Type != "payment.created" || len(log.Events[0].Deliveries) != 0 {
+		t.Fatalf("events of a new payment: %d %+v, want the created event with no delivery", code, log)
+	}
+	if _, err := node.Send(context.Background(), regtest.MinerWallet, address, 5_000_000, false); err != nil {
+		t.Fatal(err)
+	}
+	d.waitStatus(id, "PENDING", 30*time.Second)
+	for name, r := range map[string]*receiver{"PAYMENT_WEBHOOK_URL": global, "callback_url": callback} {
+		waitFor(t, 30*time.Second, func() bool { return len(r.transitions(id)) > 0 },
+			func() string { return name + " got no webhook" })
+		if got := r.transitions(id); len(got) != 1 || got[2] != "UNPAID>PENDING" {
+			t.Errorf("%s got %v, want only the status change (sequence 2) UNPAID>PENDING", name, got)
+		}
+	}
+}

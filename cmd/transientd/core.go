@@ -95,6 +95,7 @@ func newCore(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metric
 		MonitoringWindow:      cfg.MonitoringWindow,
 		NodeTimeout:           cfg.RPCTimeout,
 		AllowPrivateCallbacks: cfg.WebhookAllowPrivate,
+		CreatedWebhooks:       cfg.WebhookCreatedEvents,
 		Logger:                log,
 		Jobs:                  jobs,
 		Outbox:                c.outbox,

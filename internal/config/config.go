@@ -101,7 +101,11 @@ type Config struct {
 	// (WEBHOOK_RETENTION, or its former name WEBHOOK_LOG_RETENTION).
 	WebhookRetention    time.Duration
 	WebhookAllowPrivate bool
-	WebhookWorkers      int
+	// WebhookCreatedEvents sends each payment's payment.created event to
+	// PAYMENT_WEBHOOK_URL and the payment's callback URL
+	// (WEBHOOK_CREATED_EVENTS, default false).
+	WebhookCreatedEvents bool
+	WebhookWorkers       int
 	// WebhookRetrySchedule is the delay after each failed attempt, the last
 	// repeated (WEBHOOK_RETRY_SCHEDULE); nil means the default schedule.
 	WebhookRetrySchedule []time.Duration
@@ -170,6 +174,7 @@ func Load(getenv func(string) string, envFile string) (*Config, error) {
 		WebhookMaxAge:         p.duration("WEBHOOK_MAX_AGE", 72*time.Hour, time.Minute, 90*24*time.Hour),
 		WebhookRetention:      p.duration(p.firstSet("WEBHOOK_RETENTION", "WEBHOOK_LOG_RETENTION"), 60*24*time.Hour, time.Hour, 3650*24*time.Hour),
 		WebhookAllowPrivate:   p.boolean("WEBHOOK_ALLOW_PRIVATE", false),
+		WebhookCreatedEvents:  p.boolean("WEBHOOK_CREATED_EVENTS", false),
 		WebhookWorkers:        p.intRange("WEBHOOK_WORKERS", 32, 1, 1000),
 		WebhookRetrySchedule:  p.durations("WEBHOOK_RETRY_SCHEDULE", 10*time.Millisecond, 24*time.Hour),
 		HTTPDrainTimeout:      p.duration("HTTP_DRAIN_TIMEOUT", 15*time.Second, time.Second, 10*time.Minute),

@@ -125,6 +125,29 @@ func TestWebhookRetentionNames(t *testing.T) {
 	}
 }
 
+// TestWebhookCreatedEvents: created events are not POSTed to the webhook
+// URLs unless WEBHOOK_CREATED_EVENTS says so.
+func TestWebhookCreatedEvents(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  bool
+	}{{"", false}, {"true", true}, {"false", false}} {
+		kv := minimal()
+		if tc.value != "" {
+			kv["WEBHOOK_CREATED_EVENTS"] = tc.value
+		}
+		c, err := Load(env(kv), "")
+		if err != nil || c.WebhookCreatedEvents != tc.want {
+			t.Errorf("WEBHOOK_CREATED_EVENTS=%q: got %t (%v), want %t", tc.value, c != nil && c.WebhookCreatedEvents, err, tc.want)
+		}
+	}
+	kv := minimal()
+	kv["WEBHOOK_CREATED_EVENTS"] = "maybe"
+	if _, err := Load(env(kv), ""); err == nil || !strings.Contains(err.Error(), "WEBHOOK_CREATED_EVENTS") {
+		t.Errorf("WEBHOOK_CREATED_EVENTS=maybe: got %v, want an error naming it", err)
+	}
+}
+
 func TestWebhookRetrySchedule(t *testing.T) {
 	kv := minimal()
 	if c, err := Load(env(kv), ""); err != nil || c.WebhookRetrySchedule != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,11 +24,13 @@ import (
 
 // createdHook records the events it is asked about and, for each, the note
 // an Attach of the test stored for the payment in the same transaction
-// ("" when there is none). fail, when set, fails the created events.
+// ("" when there is none). fail, when set, fails the created events;
+// dest, when set, is a destination the hook adds to every event.
 type createdHook struct {
 	mu   sync.Mutex
 	seen []hookCall
 	fail error
+	dest string
 }
 
 type hookCall struct {
@@ -49,6 +52,9 @@ func (h *createdHook) EventDestinations(ctx context.Context, tx pgx.Tx, p *Payme
 	h.mu.Lock()
 	h.seen = append(h.seen, hookCall{p.ID, ev.Type, ev.Sequence, note})
 	h.mu.Unlock()
+	if h.dest != "" {
+		return []webhook.Destination{{URL: h.dest, Kind: "test_hook"}}, nil
+	}
 	return nil, nil
 }
 
@@ -76,12 +82,15 @@ func attachNote(note string) func(context.Context, pgx.Tx, *Payment) error {
 // createdWorld is an env with a real outbox (a global webhook URL, so that
 // every event has a delivery), a recording hook, a listener on the events
 // channel, and a Service per address source, all on one database and node.
+// Its services send created events to the global URL unless
+// createdWebhooksOff is set.
 type createdWorld struct {
 	*env
-	hook   *createdHook
-	listen *pgx.Conn
-	jobs   *river.Client[pgx.Tx]
-	outbox *webhook.Outbox
+	hook               *createdHook
+	listen             *pgx.Conn
+	jobs               *river.Client[pgx.Tx]
+	outbox             *webhook.Outbox
+	createdWebhooksOff bool
 }
 
 const createdHookURL = "http://127.0.0.1:9/created"
@@ -113,6 +122,7 @@ func newCreatedWorld(t *testing.T) *createdWorld {
 // pool, the world's outbox, jobs and hook.
 func (w *createdWorld) service(cfg Config) *Service {
 	cfg.Outbox, cfg.Jobs, cfg.Now, cfg.MonitoringWindow = w.outbox, w.jobs, w.clock.Now, time.Hour
+	cfg.CreatedWebhooks = !w.createdWebhooksOff
 	svc := NewService(w.pool, cfg)
 	svc.AddEventHook(w.hook)
 	return svc
@@ -405,5 +415,65 @@ func TestCreatedDeliveriesAreUnhurried(t *testing.T) {
 		SELECT count(*) FROM river_job j JOIN webhook_deliveries d ON j.args->>'delivery_id' = d.id::text
 		WHERE d.payment_id = $1`, p.ID).Scan(&jobs); err != nil || jobs != 1 {
 		t.Errorf("delivery jobs stored for the created event: got %d (%v), want 1", jobs, err)
+	}
+}
+
+// TestCreatedWebhooksOff: without Config.CreatedWebhooks (the default) a
+// payment's created event is recorded and handed to the event hooks with
+// their destinations, but neither the global URL nor the payment's callback
+// URL gets a delivery of it; the payment's next event goes to both.
+func TestCreatedWebhooksOff(t *testing.T) {
+	w := newCreatedWorld(t)
+	w.createdWebhooksOff = true
+	w.hook.dest = "http://127.0.0.1:9/hook"
+	const callback = "http://127.0.0.1:9/callback"
+	svc := w.service(Config{Coins: []Coin{w.svc.coins["LTC"]}, AllowPrivateCallbacks: true})
+	p, err := svc.Create(w.ctx, CreateRequest{Coin: "LTC", Amount: amt("1"), CallbackURL: callback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliveries := func(seq int64) []string {
+		t.Helper()
+		rows, err := w.pool.Query(w.ctx, `
+			SELECT d.url FROM webhook_deliveries d JOIN payment_events e ON e.id = d.event_id
+			WHERE e.payment_id = $1 AND e.sequence = $2 ORDER BY d.url`, p.ID, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		urls, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return urls
+	}
+	events, err := svc.Events(w.ctx, p.ID)
+	if err != nil || len(events) != 1 || events[0].Type != EventCreated {
+		t.Fatalf("events %+v (%v), want the created event alone", events, err)
+	}
+	if calls := w.hook.calls(p.ID); len(calls) != 1 || calls[0].typ != EventCreated {
+		t.Fatalf("hook calls %+v, want the created event", calls)
+	}
+	if got := deliveries(1); !slices.Equal(got, []string{w.hook.dest}) {
+		t.Fatalf("deliveries of the created event to %v, want only the hook's %s", got, w.hook.dest)
+	}
+
+	// The next event, a status change, goes everywhere.
+	w.clock.Advance(2 * time.Hour)
+	tx, err := w.pool.Begin(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(w.ctx)
+	p.Status = StatusExpired
+	if err := svc.emit(w.ctx, tx, p, EventStatusChanged, StatusUnpaid, w.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{createdHookURL, callback, w.hook.dest}
+	slices.Sort(want)
+	if got := deliveries(2); !slices.Equal(got, want) {
+		t.Fatalf("deliveries of the status change to %v, want %v", got, want)
 	}
 }

@@ -165,7 +165,8 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, p *Payment, typ string,
 	// which halved creation with a webhook URL set. Status changes, whose
 	// webhooks a shop waits for, still wake it.
 	msg := webhook.Message{EventID: ev.ID, PaymentID: p.ID, Body: ev.Payload, CallbackURL: p.CallbackURL,
-		Unhurried: typ == EventCreated}
+		Unhurried: typ == EventCreated,
+		ExtraOnly: typ == EventCreated && !s.cfg.CreatedWebhooks}
 	for _, h := range s.hooks {
 		extra, err := h.EventDestinations(ctx, tx, p, &ev)
 		if err != nil {

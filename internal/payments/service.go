@@ -109,6 +109,15 @@ type Config struct {
 	Jobs *river.Client[pgx.Tx]
 	// Outbox receives every event inside the transaction that writes it.
 	Outbox Outbox
+	// CreatedWebhooks sends each payment's payment.created event to the
+	// global webhook URL and to the payment's callback URL
+	// (WEBHOOK_CREATED_EVENTS). Off, the event is still recorded and the
+	// event hooks still get it (BitPay's invoice_created IPN, Greenfield's
+	// InvoiceCreated, AMQP), but those two destinations hear of a payment
+	// from its first status change, as they always did: the shop made the
+	// payment and has its answer already, and a delivery per payment created
+	// would more than double what creating one costs.
+	CreatedWebhooks bool
 	// AddressPool keeps fresh addresses ready in PostgreSQL for the coins
 	// with an address source; Run refills it. Size 0 turns it off.
 	AddressPool PoolConfig

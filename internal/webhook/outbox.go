@@ -48,6 +48,9 @@ type Message struct {
 	// PostgreSQL serialises the commits of all transactions that notify;
 	// creating payments, each with a created event, stalled on it.
 	Unhurried bool
+	// ExtraOnly delivers the message to Extra alone: neither the global
+	// URL nor CallbackURL gets it.
+	ExtraOnly bool
 }
 
 // Destination is a further place to deliver an event to.
@@ -218,8 +221,10 @@ func (o *Outbox) destinations(msg Message) []destination {
 		}
 		out = append(out, d)
 	}
-	add(destination{url: o.cfg.URL, body: msg.Body, trusted: true})
-	add(destination{url: msg.CallbackURL, body: msg.Body})
+	if !msg.ExtraOnly {
+		add(destination{url: o.cfg.URL, body: msg.Body, trusted: true})
+		add(destination{url: msg.CallbackURL, body: msg.Body})
+	}
 	for _, x := range msg.Extra {
 		body := x.Body
 		if len(body) == 0 {

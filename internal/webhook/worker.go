@@ -319,59 +319,61 @@ func (o *Outbox) Sweep(ctx context.Context) (Swept, error) {
 // retry the job (the database failed, or the worker was stopped mid-attempt).
 func (o *Outbox) deliver(ctx context.Context, id uuid.UUID) error {
 	d := &deliveryRow{id: id}
-	var state string
+	var (
+		state  string
+		number *int
+	)
+	// One statement reads the delivery and, when it is pending and due,
+	// claims the next attempt number before the request goes out: a second
+	// worker on the same delivery gets the next number, never the same one.
+	// The row read is the one before the claim.
+	now := o.cfg.Now()
 	err := o.pool.QueryRow(ctx, `
-		SELECT event_id, payment_id, url, kind, body, trusted, state, created_at, next_attempt_at
-		FROM webhook_deliveries WHERE id = $1`, id).
-		Scan(&d.eventID, &d.paymentID, &d.url, &d.kind, &d.body, &d.trusted, &state, &d.createdAt, &d.nextAttemptAt)
+		WITH d AS (
+			SELECT id, event_id, payment_id, url, kind, body, trusted, state, created_at, next_attempt_at
+			FROM webhook_deliveries WHERE id = $1),
+		claimed AS (
+			UPDATE webhook_deliveries w SET attempts = w.attempts + 1
+			FROM d
+			WHERE w.id = d.id AND w.state = 'pending' AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= $3)
+			RETURNING w.attempts),
+		attempt AS (
+			INSERT INTO webhook_attempts (delivery_id, number, attempted_at)
+			SELECT $1, attempts, $2 FROM claimed
+			RETURNING number)
+		SELECT d.event_id, d.payment_id, d.url, d.kind, d.body, d.trusted, d.state, d.created_at, d.next_attempt_at,
+			(SELECT number FROM attempt)
+		FROM d`, id, now, now.Add(earlySlack)).
+		Scan(&d.eventID, &d.paymentID, &d.url, &d.kind, &d.body, &d.trusted, &state, &d.createdAt, &d.nextAttemptAt, &number)
 	if errors.Is(err, pgx.ErrNoRows) {
 		o.cfg.Logger.WarnContext(ctx, "webhook delivery job without delivery", "delivery_id", id)
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("webhook: load delivery %s: %w", id, err)
+		return fmt.Errorf("webhook: claim an attempt of delivery %s: %w", id, err)
 	}
 	d.state = State(state)
-	if d.state != StatePending {
-		return nil
-	}
-	now := o.cfg.Now()
-	if d.nextAttemptAt != nil && d.nextAttemptAt.Sub(now) > earlySlack {
-		// The table, not the job, says when the attempt is due.
-		return river.JobSnooze(d.nextAttemptAt.Sub(now))
-	}
-
-	// Claim the attempt number before the request goes out: a second worker
-	// on the same delivery gets the next number, never the same one.
-	var number int
-	err = o.pool.QueryRow(ctx, `
-		WITH claimed AS (
-			UPDATE webhook_deliveries SET attempts = attempts + 1
-			WHERE id = $1 AND state = 'pending'
-			RETURNING attempts)
-		INSERT INTO webhook_attempts (delivery_id, number, attempted_at)
-		SELECT $1, attempts, $2 FROM claimed
-		RETURNING number`, id, now).Scan(&number)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil // no longer pending
-	}
-	if err != nil {
-		return fmt.Errorf("webhook: claim attempt of delivery %s: %w", id, err)
+	if number == nil {
+		if d.state == StatePending && d.nextAttemptAt != nil && d.nextAttemptAt.Sub(now) > earlySlack {
+			// The table, not the job, says when the attempt is due.
+			return river.JobSnooze(d.nextAttemptAt.Sub(now))
+		}
+		return nil // over, or no longer pending
 	}
 
 	start := time.Now()
-	res := o.attempt(ctx, d, number, now)
+	res := o.attempt(ctx, d, *number, now)
 	elapsed := time.Since(start)
 
 	// Record the outcome even when ctx has ended: the attempt was made.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	end := o.cfg.Now()
-	newState, next, snooze := o.decide(d, number, res, end)
-	if err := o.record(rctx, d, number, res, elapsed, newState, next, end); err != nil {
+	newState, next, snooze := o.decide(d, *number, res, end)
+	if err := o.record(rctx, d, *number, res, elapsed, newState, next, end); err != nil {
 		return err
 	}
-	o.log(ctx, d, number, res, newState, next)
+	o.log(ctx, d, *number, res, newState, next)
 	if o.cfg.Observe != nil {
 		o.cfg.Observe(d.kind, attemptResult(res, newState), elapsed)
 	}
@@ -379,7 +381,7 @@ func (o *Outbox) deliver(ctx context.Context, id uuid.UUID) error {
 	switch {
 	case res.outcome == outcomeInterrupted:
 		// River makes a job cut off by shutdown available again at once.
-		return fmt.Errorf("webhook: delivery %s attempt %d: %w", id, number, ctx.Err())
+		return fmt.Errorf("webhook: delivery %s attempt %d: %w", id, *number, ctx.Err())
 	case newState == StatePending:
 		return river.JobSnooze(snooze)
 	default:
@@ -423,7 +425,7 @@ func (o *Outbox) decide(d *deliveryRow, number int, res result, now time.Time) (
 }
 
 // record stores an attempt's outcome and the delivery's new state in one
-// transaction. The delivery is updated only if no later attempt has been
+// statement. The delivery is updated only if no later attempt has been
 // claimed meanwhile.
 func (o *Outbox) record(ctx context.Context, d *deliveryRow, number int, res result, elapsed time.Duration,
 	state State, next *time.Time, now time.Time,
@@ -442,21 +444,16 @@ func (o *Outbox) record(ctx context.Context, d *deliveryRow, number int, res res
 	if state != StatePending {
 		completed = &now
 	}
-	err := pgx.BeginFunc(ctx, o.pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
+	// Both updates in one statement, so in one transaction without a
+	// round trip to open and one to commit it.
+	_, err := o.pool.Exec(ctx, `
+		WITH attempt AS (
 			UPDATE webhook_attempts SET duration_ms = $3, http_status = $4, error = $5
-			WHERE delivery_id = $1 AND number = $2`,
-			d.id, number, elapsed.Milliseconds(), status, lastError)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `
-			UPDATE webhook_deliveries
-			SET state = $3, next_attempt_at = $4, completed_at = $5, last_error = $6
-			WHERE id = $1 AND attempts = $2 AND state = 'pending'`,
-			d.id, number, string(state), next, completed, lastError)
-		return err
-	})
+			WHERE delivery_id = $1 AND number = $2)
+		UPDATE webhook_deliveries
+		SET state = $6, next_attempt_at = $7, completed_at = $8, last_error = $5
+		WHERE id = $1 AND attempts = $2 AND state = 'pending'`,
+		d.id, number, elapsed.Milliseconds(), status, lastError, string(state), next, completed)
 	if err != nil {
 		return fmt.Errorf("webhook: record attempt %d of delivery %s: %w", number, d.id, err)
 	}

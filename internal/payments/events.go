@@ -151,7 +151,9 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, p *Payment, typ string,
 	if err != nil {
 		return fmt.Errorf("payments: encode event: %w", err)
 	}
-	args := []any{ev.ID, ev.PaymentID, ev.Sequence, ev.Type, string(ev.Status), string(ev.PreviousStatus), ev.OccurredAt, ev.Payload}
+	// uuid.UUID is a driver.Valuer, which pgx encodes through its text
+	// form; the 16 bytes go straight in.
+	args := []any{[16]byte(ev.ID), [16]byte(ev.PaymentID), ev.Sequence, ev.Type, string(ev.Status), string(ev.PreviousStatus), ev.OccurredAt, ev.Payload}
 	if notify {
 		_, err = tx.Exec(ctx, insertNotifyEventSQL, append(args, EventsChannel, fmt.Sprintf("%s:%d", p.ID, seq))...)
 	} else {

@@ -24,8 +24,9 @@ const benchConns = 16
 // compares it with: PostgreSQL's durable single-row INSERT of the same row
 // into a copy of the payments table, same concurrency ("insert"). Compare
 // the creates/s of the two (one run; the machine is shared).
-// "pool-webhook" is "pool" with a global webhook URL, as transientd runs
-// with PAYMENT_WEBHOOK_URL: each event also queues a delivery and its job.
+// "pool-webhook" is "pool" with a global webhook URL that gets created
+// events, as transientd runs with PAYMENT_WEBHOOK_URL and
+// WEBHOOK_CREATED_EVENTS: each event also queues a delivery and its job.
 //
 //	go test -run '^$' -bench BenchmarkCreate -benchtime 2000x ./internal/payments/
 func BenchmarkCreate(b *testing.B) {
@@ -61,13 +62,15 @@ func BenchmarkCreate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// As transientd runs with PAYMENT_WEBHOOK_URL set: every event is
-	// queued for delivery (no worker sends it here).
+	// As transientd runs with PAYMENT_WEBHOOK_URL and
+	// WEBHOOK_CREATED_EVENTS set: every event is queued for delivery (no
+	// worker sends it here).
 	hooked := NewService(pool, Config{
-		Coins:       []Coin{{Code: "LTC", Confirmations: 2, URIScheme: "litecoin", Addresses: noAddresses{}}},
-		AddressPool: PoolConfig{Size: 10},
-		Jobs:        jobs,
-		Outbox:      webhook.NewOutbox(pool, jobs, webhook.Config{URL: "http://127.0.0.1:9/hook", UnhurriedJobs: unhurried}),
+		CreatedWebhooks: true,
+		Coins:           []Coin{{Code: "LTC", Confirmations: 2, URIScheme: "litecoin", Addresses: noAddresses{}}},
+		AddressPool:     PoolConfig{Size: 10},
+		Jobs:            jobs,
+		Outbox:          webhook.NewOutbox(pool, jobs, webhook.Config{URL: "http://127.0.0.1:9/hook", UnhurriedJobs: unhurried}),
 	})
 	for _, bc := range []struct {
 		name string

@@ -161,8 +161,8 @@ func openDatabase(ctx context.Context, getenv func(string) string, stderr io.Wri
 // checkSchema refuses a schema that is behind this binary.
 // openNodes opens what the commands that talk to the nodes need: the pool
 // (on a current schema) and the core with a client per coin, whose events
-// also get the daemon's AMQP deliveries (getenv reads AMQP_URL) and
-// Greenfield webhooks (GREENFIELD_ENABLED). closeAll
+// also get the daemon's AMQP deliveries (getenv reads AMQP_URL), Greenfield
+// webhooks (GREENFIELD_ENABLED) and BitPay IPNs (BITPAY_ENABLED). closeAll
 // closes them, the nodes first.
 func openNodes(ctx context.Context, cfg *config.Config, getenv func(string) string, stderr io.Writer) (c *core, closeAll func(), err error) {
 	pool, err := openPool(ctx, cfg)
@@ -184,6 +184,11 @@ func openNodes(ctx context.Context, cfg *config.Config, getenv func(string) stri
 		return nil, nil, err
 	}
 	if err := addGreenfieldWebhooks(getenv, cfg, pool, c); err != nil {
+		c.closeNodes()
+		pool.Close()
+		return nil, nil, err
+	}
+	if err := addBitPayIPNs(getenv, cfg, pool, c); err != nil {
 		c.closeNodes()
 		pool.Close()
 		return nil, nil, err

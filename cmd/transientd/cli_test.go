@@ -18,9 +18,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/shopspring/decimal"
 
 	"github.com/transient-gateway/transient/internal/api"
 	"github.com/transient-gateway/transient/internal/apikeys"
+	"github.com/transient-gateway/transient/internal/bitpay"
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/pgtest"
 	"github.com/transient-gateway/transient/internal/regtest"
@@ -748,5 +750,57 @@ func TestRescan(t *testing.T) {
 	}
 	if r := cli(t, env, "rescan", "--coin", "DOGE", "--from-height", "1"); r.code() != 2 || !strings.Contains(r.stderr, `coin "DOGE" is not configured`) {
 		t.Errorf("rescan of an unconfigured coin: %d %q", r.code(), r.stderr)
+	}
+}
+
+// TestRescanSendsBitPayIPN: an invoice paid while nothing watched the node
+// tells its notificationURL when rescan finds the payment, as the daemon
+// would have.
+func TestRescanSendsBitPayIPN(t *testing.T) {
+	node := sharedNode(t)
+	env := nodeEnv(t)
+	env["PUBLIC_URL"] = "https://pay.example"
+	ctx := context.Background()
+	pool := must(pgxpool.New(ctx, env["DATABASE_URL"]))
+	defer pool.Close()
+	if err := migrations.Up(ctx, pool, nil); err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := testService(t, env, "")
+	pairings := bitpay.NewPairings(pool, time.Now)
+	code := must(pairings.CreateCode(ctx, "rescan test"))
+	issued := must(pairings.Claim(ctx, code.Code, bitpay.SIN(append([]byte{2}, make([]byte, 32)...)), ""))
+	tok := must(pairings.Authenticate(ctx, issued.Token))
+	const ipnURL = "https://shop.example/ipn"
+	inv := must(bitpay.New(bitpay.Config{Pool: pool, Payments: svc, PublicURL: env["PUBLIC_URL"]}).
+		CreateInvoice(ctx, tok, bitpay.InvoiceRequest{Price: decimal.RequireFromString("0.3"), Currency: "LTC",
+			NotificationURL: ipnURL}))
+	height := must(node.Client("").GetBlockCount(ctx))
+	if _, err := node.Send(ctx, regtest.MinerWallet, inv.Payment.Address, 30_000_000, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Mine(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	var out rescanOut
+	if err := json.Unmarshal([]byte(cli(t, env, "rescan", "--coin", "LTC", "--from-height", fmt.Sprint(height), "--json").must(t, "rescan")), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.StatusChanges != 1 {
+		t.Fatalf("rescan = %+v, want one status change", out)
+	}
+	var body []byte
+	if err := pool.QueryRow(ctx, `
+		SELECT d.body FROM webhook_deliveries d JOIN payment_events e ON e.id = d.event_id
+		WHERE e.payment_id = $1 AND e.type = 'payment.status_changed' AND d.kind = $2 AND d.url = $3`,
+		inv.Payment.ID, webhook.KindBitPayIPN, ipnURL).Scan(&body); err != nil {
+		t.Fatalf("the rescan's status change queued no IPN to %s: %v", ipnURL, err)
+	}
+	var ipn struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(body, &ipn); err != nil || ipn.Status != "confirmed" {
+		t.Errorf("IPN body %s (%v), want the invoice confirmed", body, err)
 	}
 }

@@ -29,7 +29,7 @@ var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(RequestIDHeader)
-		if !requestIDRE.MatchString(id) {
+		if id == "" || !requestIDRE.MatchString(id) {
 			id = uuid.NewString()
 		}
 		w.Header().Set(RequestIDHeader, id)
@@ -64,7 +64,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			}
 			d := time.Since(start)
 			route := ""
-			var params []slog.Attr
+			// The line's attributes, in order: the six every line has, then
+			// the payment or event id, the coin, the hash and the request
+			// id when there are.
+			var buf [10]slog.Attr
+			attrs := buf[:6]
 			if rctx := chi.RouteContext(r.Context()); rctx != nil {
 				route = rctx.RoutePattern()
 				if id := rctx.URLParam("id"); id != "" {
@@ -72,7 +76,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 					if strings.HasPrefix(route, "/events/") {
 						key = "event_id"
 					}
-					params = append(params, slog.String(key, id))
+					attrs = append(attrs, slog.String(key, id))
 				}
 			}
 			s.metrics.HTTPRequest(r.Method, route, status, d)
@@ -80,14 +84,14 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				s.metrics.HintReceived(info.hintKind, info.coin)
 			}
 			if info.coin != "" {
-				params = append(params, slog.String("coin", info.coin))
+				attrs = append(attrs, slog.String("coin", info.coin))
 			}
 			if info.hash != "" {
 				key := "txid"
 				if info.hintKind == "block" {
 					key = "block_hash"
 				}
-				params = append(params, slog.String(key, info.hash))
+				attrs = append(attrs, slog.String(key, info.hash))
 			}
 			if route == "" {
 				route = "unmatched"
@@ -96,20 +100,28 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if status >= 500 {
 				level = slog.LevelWarn
 			}
-			attrs := append([]slog.Attr{
-				slog.String("method", r.Method),
-				slog.String("route", route),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", status),
-				slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-				slog.Int("bytes", ww.BytesWritten()),
-			}, params...)
+			ctx := r.Context()
+			h := s.log.Handler()
+			if !h.Enabled(ctx, level) {
+				return
+			}
+			attrs[0] = slog.String("method", r.Method)
+			attrs[1] = slog.String("route", route)
+			attrs[2] = slog.String("path", r.URL.Path)
+			attrs[3] = slog.Int("status", status)
+			attrs[4] = slog.Float64("duration_ms", float64(d.Microseconds())/1000)
+			attrs[5] = slog.Int("bytes", ww.BytesWritten())
 			// Named here, request_id spares WithRequestID's handler a copy
 			// of the record on every request.
-			if id := middleware.GetReqID(r.Context()); id != "" {
+			if id := middleware.GetReqID(ctx); id != "" {
 				attrs = append(attrs, slog.String("request_id", id))
 			}
-			s.log.LogAttrs(r.Context(), level, "request", attrs...)
+			// The record is made here rather than by Logger.LogAttrs, which
+			// would walk the stack for a source position that the line
+			// does not show (and that would name this function).
+			rec := slog.NewRecord(time.Now(), level, "request", 0)
+			rec.AddAttrs(attrs...)
+			_ = h.Handle(ctx, rec)
 		}()
 		next.ServeHTTP(ww, r)
 	})

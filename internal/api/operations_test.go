@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -406,5 +407,45 @@ func TestStoredAPIKeys(t *testing.T) {
 	}
 	if r := c.do("POST", "/payments", `{"currency":"LTC","amount":1}`, "Authorization", "Bearer "+testKey); r.status != 201 {
 		t.Errorf("API_KEYS key with the key store down: %d %s", r.status, r.body)
+	}
+}
+
+// TestRequestLogLine: the request line's fields and their order, as a text
+// log shows them, and no line below the logger's level.
+func TestRequestLogLine(t *testing.T) {
+	logs := &logBuffer{}
+	opts := &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		switch a.Key {
+		case slog.TimeKey:
+			return slog.Attr{}
+		case "duration_ms":
+			if a.Value.Float64() <= 0 {
+				t.Errorf("duration_ms = %v", a.Value)
+			}
+			return slog.Float64(a.Key, 1.5)
+		}
+		return a
+	}}
+	a := newAPIOn(t, nil, nil, func(_ *payments.Config, c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, opts))
+	})
+	id := "7d444840-9dc0-11d1-b245-5ffdce74fad2"
+	r := a.do("GET", "/payments/"+id, "", RequestIDHeader, "edge-1")
+	if r.status != http.StatusNotFound {
+		t.Fatalf("GET: %d %s", r.status, r.body)
+	}
+	want := fmt.Sprintf("level=INFO msg=request method=GET route=/payments/{id} path=/payments/%s status=404 duration_ms=1.5 bytes=%d payment_id=%s request_id=edge-1\n",
+		id, len(r.body), id)
+	if got := logs.String(); got != want {
+		t.Errorf("log:\n%s\nwant:\n%s", got, want)
+	}
+
+	quiet := &logBuffer{}
+	a = newAPIOn(t, nil, nil, func(_ *payments.Config, c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(quiet, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	})
+	a.do("GET", "/payments/"+id, "")
+	if quiet.String() != "" {
+		t.Errorf("a WARN logger shows: %s", quiet)
 	}
 }

@@ -62,6 +62,22 @@ type Metrics struct {
 	amqpOnce        sync.Once
 	poolReady       *prometheus.GaugeVec
 	xpubGap         *prometheus.GaugeVec
+	// httpSeries caches HTTPRequest's children of httpRequests and
+	// httpDuration by httpKey: finding them by label values (hashing and
+	// validating each value, formatting the status) costs every request.
+	httpSeries sync.Map
+}
+
+// httpKey names the series one answered request counts in.
+type httpKey struct {
+	method, route string
+	status        int
+}
+
+// httpSeriesOf is the counter and histogram of one httpKey.
+type httpSeriesOf struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // New returns Metrics with the Go runtime and process collectors registered
@@ -174,8 +190,17 @@ func (m *Metrics) HTTPRequest(method, route string, status int, d time.Duration)
 	if route == "" {
 		route = "unmatched"
 	}
-	m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-	m.httpDuration.WithLabelValues(method, route).Observe(d.Seconds())
+	key := httpKey{method, route, status}
+	v, ok := m.httpSeries.Load(key)
+	if !ok {
+		v, _ = m.httpSeries.LoadOrStore(key, httpSeriesOf{
+			requests: m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)),
+			duration: m.httpDuration.WithLabelValues(method, route),
+		})
+	}
+	series := v.(httpSeriesOf)
+	series.requests.Inc()
+	series.duration.Observe(d.Seconds())
 }
 
 // WatchStreams adds the gauge transient_checkout_streams_open, read from

@@ -373,3 +373,33 @@ func TestAMQPMetrics(t *testing.T) {
 	nilM.AMQPCommand("x", "y")
 	nilM.AMQPConnected(true)
 }
+
+// TestHTTPRequestSeries: each request counts in the series of its own
+// method, route and status, also once the series are cached, and counting
+// a known series allocates nothing.
+func TestHTTPRequestSeries(t *testing.T) {
+	m := New()
+	reg := m.Registry()
+	for range 3 {
+		m.HTTPRequest("GET", "/payments/{id}", 200, time.Millisecond)
+	}
+	m.HTTPRequest("GET", "/payments/{id}", 404, time.Millisecond)
+	m.HTTPRequest("POST", "/payments/", 201, time.Millisecond)
+	m.HTTPRequest("GET", "", 404, time.Millisecond)
+	for _, c := range []struct {
+		method, route, status string
+		want                  float64
+	}{{"GET", "/payments/{id}", "200", 3}, {"GET", "/payments/{id}", "404", 1}, {"POST", "/payments/", "201", 1},
+		{"GET", "unmatched", "404", 1}, {"POST", "/payments/{id}", "200", -1}} {
+		labels := map[string]string{"method": c.method, "route": c.route, "status": c.status}
+		if got := value(t, reg, "transient_http_requests_total", labels); got != c.want {
+			t.Errorf("requests %v = %v, want %v", labels, got, c.want)
+		}
+	}
+	if got := value(t, reg, "transient_http_request_duration_seconds", map[string]string{"method": "GET", "route": "/payments/{id}"}); got != 4 {
+		t.Errorf("GET /payments/{id} durations observed = %v, want 4", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { m.HTTPRequest("GET", "/payments/{id}", 200, time.Millisecond) }); n != 0 {
+		t.Errorf("counting a known request allocates %v times", n)
+	}
+}

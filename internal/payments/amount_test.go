@@ -155,3 +155,15 @@ func TestBIP21(t *testing.T) {
 		}
 	}
 }
+
+// TestPresentScheme: a payment's URI takes its coin's configured scheme,
+// else the coin code in lower case.
+func TestPresentScheme(t *testing.T) {
+	s := &Service{coins: map[string]Coin{"LTC": {Code: "LTC", URIScheme: "litecoin"}, "DOGE": {Code: "DOGE"}}}
+	for coin, want := range map[string]string{"LTC": "litecoin:a?amount=1", "DOGE": "doge:a?amount=1", "BTC": "btc:a?amount=1"} {
+		p := &Payment{Coin: coin, Address: "a", Amount: 100_000_000}
+		if s.present(p); p.URI != want {
+			t.Errorf("%s: URI %q, want %q", coin, p.URI, want)
+		}
+	}
+}

@@ -525,9 +525,12 @@ func (s *Service) List(ctx context.Context, f ListFilter) (*Page, error) {
 
 // present fills the fields computed from configuration.
 func (s *Service) present(p *Payment) {
-	scheme := strings.ToLower(p.Coin)
-	if c, ok := s.coins[p.Coin]; ok && c.URIScheme != "" {
+	scheme := ""
+	if c, ok := s.coins[p.Coin]; ok {
 		scheme = c.URIScheme
+	}
+	if scheme == "" {
+		scheme = strings.ToLower(p.Coin)
 	}
 	p.URI = BIP21(scheme, p.Address, p.Amount)
 }

@@ -93,43 +93,81 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Payment, error) {
 		return nil, fmt.Errorf("payments: get %s: %w", id, err)
 	}
 	defer rows.Close()
-	var (
-		ps          paymentScan
-		found       bool
-		outputs     []Output
-		txid        *string
-		vout        *int32
-		amount      *int64
-		confs       *int64
-		conflicted  *bool
-		replaceable *bool
-		blockHash   string
-		blockHeight int64
-		firstSeen   *time.Time
-		received    *time.Time
-		updated     *time.Time
-	)
-	dest := append(ps.dest(), &txid, &vout, &amount, &confs, &conflicted, &replaceable, &blockHash, &blockHeight, &firstSeen, &received, &updated)
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("payments: get %s: %w", id, err)
-		}
-		found = true
-		if txid != nil {
-			outputs = append(outputs, Output{TxID: *txid, Vout: uint32(*vout), Amount: Amount(*amount), Confirmations: *confs,
-				Conflicted: *conflicted, Replaceable: *replaceable, BlockHash: blockHash, BlockHeight: blockHeight,
-				FirstSeenAt: *firstSeen, ReceivedAt: *received, UpdatedAt: *updated})
-		}
-	}
-	if err := rows.Err(); err != nil {
+	// The columns are decoded from their raw values when they come as
+	// expected: rows.Scan plans a conversion per column on every query,
+	// which was a sizeable part of the read's CPU and allocations.
+	p, found, err := readGet(rows, rawGetColumns(rows.FieldDescriptions()))
+	if err != nil {
 		return nil, fmt.Errorf("payments: get %s: %w", id, err)
 	}
 	if !found {
 		return nil, fmt.Errorf("payments: get %s: %w", id, ErrNotFound)
 	}
+	return p, nil
+}
+
+// readGet reads the rows of GetSQL into a payment with its outputs;
+// found is false when there is none. With raw, each row is decoded by
+// decodeGetRow, or by rows.Scan where that declines it.
+func readGet(rows pgx.Rows, raw bool) (_ *Payment, found bool, _ error) {
+	var (
+		ps      paymentScan
+		outputs []Output
+		row     getRow
+		sc      *getScan
+	)
+	for rows.Next() {
+		found = true
+		if raw && decodeGetRow(rows.RawValues(), &row) {
+			ps = row.ps
+			if row.hasOutput {
+				outputs = append(outputs, row.output)
+			}
+			continue
+		}
+		if sc == nil {
+			sc = newGetScan()
+		}
+		if err := rows.Scan(sc.dest...); err != nil {
+			return nil, false, err
+		}
+		ps = sc.ps
+		if sc.txid != nil {
+			outputs = append(outputs, Output{TxID: *sc.txid, Vout: uint32(*sc.vout), Amount: Amount(*sc.amount), Confirmations: *sc.confs,
+				Conflicted: *sc.conflicted, Replaceable: *sc.replaceable, BlockHash: sc.blockHash, BlockHeight: sc.blockHeight,
+				FirstSeenAt: *sc.firstSeen, ReceivedAt: *sc.received, UpdatedAt: *sc.updated})
+		}
+	}
+	if err := rows.Err(); err != nil || !found {
+		return nil, false, err
+	}
 	p := ps.payment()
 	p.Outputs = outputs
-	return p, nil
+	return p, true, nil
+}
+
+// getScan receives one row of GetSQL through rows.Scan.
+type getScan struct {
+	ps          paymentScan
+	txid        *string
+	vout        *int32
+	amount      *int64
+	confs       *int64
+	conflicted  *bool
+	replaceable *bool
+	blockHash   string
+	blockHeight int64
+	firstSeen   *time.Time
+	received    *time.Time
+	updated     *time.Time
+	dest        []any
+}
+
+func newGetScan() *getScan {
+	sc := &getScan{}
+	sc.dest = append(sc.ps.dest(), &sc.txid, &sc.vout, &sc.amount, &sc.confs, &sc.conflicted, &sc.replaceable,
+		&sc.blockHash, &sc.blockHeight, &sc.firstSeen, &sc.received, &sc.updated)
+	return sc
 }
 
 // getPayment reads one payment and its outputs through q, locking the

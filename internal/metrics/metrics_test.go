@@ -285,9 +285,10 @@ func TestDatabaseAndJobs(t *testing.T) {
 		{"transient_payment_status_changes_total", map[string]string{"from": "UNPAID", "to": "PENDING"}, 1},
 		{"transient_hint_backlog", map[string]string{"kind": "tx"}, 0},
 		{"transient_hint_backlog_oldest_seconds", map[string]string{"kind": "tx"}, 0},
-		// The three created events and the status change queued one
-		// delivery each, which no worker sends here.
-		{"transient_webhook_backlog", nil, 4},
+		// The status change queued one delivery, which no worker sends
+		// here (created events are not POSTed to the webhook URL without
+		// payments.Config.CreatedWebhooks).
+		{"transient_webhook_backlog", nil, 1},
 		{"transient_database_scrape_success", nil, 1},
 	} {
 		if got := value(t, reg, tt.name, tt.labels); got != tt.want {

@@ -1072,6 +1072,7 @@ func (b *benchRun) e2eWorkload(ctx context.Context, chain *chainPayments) error 
 	for _, r := range e2eRates {
 		txs := chain.e2e[r]
 		var lat []time.Duration
+		var timings []e2eTiming
 		seconds := max(int(b.scale.e2eSeconds), 1)
 		rss, err := b.measure(func() error {
 			return b.profiled(ctx, fmt.Sprintf("e2e-%d", r), seconds, func() error {
@@ -1103,6 +1104,7 @@ func (b *benchRun) e2eWorkload(ctx context.Context, chain *chainPayments) error 
 						return err
 					}
 					lat = append(lat, at.Sub(sent[i]))
+					timings = append(timings, e2eTiming{payment: tx.payments[0], txid: tx.txid, sent: sent[i], received: at})
 				}
 				return nil
 			})
@@ -1118,6 +1120,13 @@ func (b *benchRun) e2eWorkload(ctx context.Context, chain *chainPayments) error 
 			target: pick(r == 20, "p99 < 250 ms", "p99 < 500 ms"),
 			rss:    rss,
 		})
+		// Where the time went, for a tail that needs explaining.
+		what := fmt.Sprintf("broadcast → PENDING webhook, %d tx/s", r)
+		if line, err := b.e2eStageNote(ctx, what, timings); err != nil {
+			b.say("%s: no stages: %v", what, err)
+		} else {
+			b.note(line)
+		}
 	}
 	return nil
 }

@@ -44,6 +44,7 @@ func TestBenchSmoke(t *testing.T) {
 		"| notify-tx, spawn + POST, one at a time | ",
 		"| hint burst: ", "node gettransaction, 16 conn.: ",
 		"| broadcast → PENDING webhook received, 20 tx/s", "| broadcast → PENDING webhook received, 100 tx/s",
+		"- broadcast → PENDING webhook, 100 tx/s, by stage, p50/p90/p99 in ms over ",
 		"| webhook delivery, ", "receiver's own rate",
 		"| RSS 5 s after the loads | ",
 	} {

@@ -9,6 +9,24 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// lockObservedSQL locks, in id order, the payments of coin $1 that the
+// addresses $2 pay or that have an output in one of the transactions $3.
+// The ids are collected first, each side through its own index (payments'
+// (coin, address) and payment_outputs' (coin, txid)), then locked by primary
+// key. Written as "address = ANY($2) OR id IN (subquery)", PostgreSQL cannot
+// use an index for the OR and scanned the whole payments table, dead rows
+// included, once per observed batch: its cost grew with every payment ever
+// created and with the dead rows each status change leaves until VACUUM
+// (a hint burst leaves thousands), on the path of every transaction.
+const lockObservedSQL = `
+	SELECT id, address FROM payments
+	WHERE coin = $1 AND id = ANY(ARRAY(
+		SELECT id FROM payments WHERE coin = $1 AND address = ANY($2)
+		UNION
+		SELECT payment_id FROM payment_outputs WHERE coin = $1 AND txid = ANY($3)))
+	ORDER BY id
+	FOR UPDATE`
+
 // Observe records what the node said about some transactions of one coin and
 // brings the status of every payment they touch up to date, in one database
 // transaction. It is idempotent: observing the same facts again changes
@@ -28,12 +46,7 @@ func (s *Service) Observe(ctx context.Context, coin string, obs []TxObservation)
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		// Lock every payment the observations touch, in id order so that
 		// concurrent observers cannot deadlock.
-		rows, err := tx.Query(ctx, `
-			SELECT id, address FROM payments
-			WHERE coin = $1 AND (address = ANY($2)
-				OR id IN (SELECT payment_id FROM payment_outputs WHERE coin = $1 AND txid = ANY($3)))
-			ORDER BY id
-			FOR UPDATE`, coin, addrs, txids)
+		rows, err := tx.Query(ctx, lockObservedSQL, coin, addrs, txids)
 		if err != nil {
 			return fmt.Errorf("payments: lock payments: %w", err)
 		}

@@ -465,7 +465,10 @@ func TestCreatedWebhooksOff(t *testing.T) {
 	}
 	defer tx.Rollback(w.ctx)
 	p.Status = StatusExpired
-	if err := svc.emit(w.ctx, tx, p, EventStatusChanged, StatusUnpaid, w.clock.Now()); err != nil {
+	if _, err := tx.Exec(w.ctx, `UPDATE payments SET status = $2, event_sequence = 2 WHERE id = $1`, p.ID, string(p.Status)); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.record(w.ctx, tx, p, EventStatusChanged, StatusUnpaid, 2, w.clock.Now(), true); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(w.ctx); err != nil {

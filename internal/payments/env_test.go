@@ -179,6 +179,12 @@ func (e *env) transitions(id uuid.UUID) []string {
 	if n == 0 {
 		e.t.Fatalf("payment %s has no event, not even %s", id, EventCreated)
 	}
+	// The payment's counter numbers its next event: it must stand at the
+	// last one written.
+	var counter int64
+	if err := e.pool.QueryRow(e.ctx, `SELECT event_sequence FROM payments WHERE id = $1`, id).Scan(&counter); err != nil || counter != n {
+		e.t.Fatalf("payment %s: event_sequence %d (%v) after %d events", id, counter, err, n)
+	}
 	return out
 }
 

@@ -92,17 +92,6 @@ const EventsChannel = "transient_payment_events"
 // while wiring, before the service runs.
 func (s *Service) AddEventHook(h EventHook) { s.hooks = append(s.hooks, h) }
 
-// emit writes an event for p (already updated) inside tx and hands it to the
-// outbox.
-func (s *Service) emit(ctx context.Context, tx pgx.Tx, p *Payment, typ string, prev Status, now time.Time) error {
-	var seq int64
-	err := tx.QueryRow(ctx, `UPDATE payments SET event_sequence = event_sequence + 1 WHERE id = $1 RETURNING event_sequence`, p.ID).Scan(&seq)
-	if err != nil {
-		return fmt.Errorf("payments: event sequence %s: %w", p.ID, err)
-	}
-	return s.record(ctx, tx, p, typ, prev, seq, now, true)
-}
-
 // emitCreated writes p's created event inside tx, the transaction that
 // inserted p with event_sequence 1 (so no statement is spent numbering
 // it), after CreateRequest.Attach ran. It is not announced on

@@ -116,44 +116,56 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, p *Payment, now time.Tim
 	p.Status, p.Received, p.Confirmed = d.Status, d.Received, d.Confirmed
 	p.Overpaid, p.PaidLate, p.Settled, p.PendingSince = d.Overpaid, d.PaidLate, d.Settled, d.PendingSince
 	p.UpdatedAt = now
-	_, err := tx.Exec(ctx, `
+	// The events this change makes, in order. A payment that becomes PAID
+	// and settled at once (it asked for the coin's full depth) needs no
+	// settled event: its status change shows settled. A status change to
+	// EXPIRED that came with a late payment has its own event before the
+	// paid-late one.
+	var events []string
+	if p.Status != prev {
+		events = append(events, EventStatusChanged)
+	}
+	if p.Settled && !wasSettled && prev == StatusPaid {
+		events = append(events, EventSettled)
+	}
+	if !p.Settled && wasSettled && prev == StatusPaid && p.Status == StatusPaid {
+		events = append(events, EventUnsettled)
+	}
+	if p.PaidLate && !wasLate {
+		events = append(events, EventPaidLate)
+	}
+	// The same statement numbers the events (event_sequence), so a change
+	// costs one update of the row, not one more per event.
+	var last int64
+	err := tx.QueryRow(ctx, `
 		UPDATE payments SET status = $2, amount_received = $3, amount_confirmed = $4, overpaid = $5,
-			paid_late = $6, pending_since = $7, updated_at = $8, settled = $9
-		WHERE id = $1`,
-		p.ID, string(p.Status), int64(p.Received), int64(p.Confirmed), p.Overpaid, p.PaidLate,
-		nullTime(p.PendingSince), now, p.Settled)
+			paid_late = $6, pending_since = $7, updated_at = $8, settled = $9, event_sequence = event_sequence + $10
+		WHERE id = $1
+		RETURNING event_sequence`,
+		[16]byte(p.ID), string(p.Status), int64(p.Received), int64(p.Confirmed), p.Overpaid, p.PaidLate,
+		nullTime(p.PendingSince), now, p.Settled, len(events)).Scan(&last)
 	if err != nil {
 		return fmt.Errorf("payments: update %s: %w", p.ID, err)
 	}
-	if p.Status != prev {
-		s.log.InfoContext(ctx, "payment status changed", "payment_id", p.ID, "coin", p.Coin,
-			"from", string(prev), "to", string(p.Status), "amount_received", p.Received.String())
-		if err := s.emit(ctx, tx, p, EventStatusChanged, prev, now); err != nil {
-			return err
+	for i, typ := range events {
+		from := p.Status
+		switch typ {
+		case EventStatusChanged:
+			from = prev
+			s.log.InfoContext(ctx, "payment status changed", "payment_id", p.ID, "coin", p.Coin,
+				"from", string(prev), "to", string(p.Status), "amount_received", p.Received.String())
+		case EventSettled:
+			s.log.InfoContext(ctx, "payment settled", "payment_id", p.ID, "coin", p.Coin,
+				"confirmations", p.SettleConfirmations)
+		case EventUnsettled:
+			s.log.WarnContext(ctx, "settled payment no longer at its settle depth after a reorg", "payment_id", p.ID,
+				"coin", p.Coin, "confirmations", p.SettleConfirmations)
+		case EventPaidLate:
+			s.log.InfoContext(ctx, "expired payment paid late", "payment_id", p.ID, "coin", p.Coin,
+				"amount_received", p.Received.String())
 		}
-	}
-	// A payment that becomes PAID and settled at once (it asked for the
-	// coin's full depth) needs no second event: the first shows settled.
-	if p.Settled && !wasSettled && prev == StatusPaid {
-		s.log.InfoContext(ctx, "payment settled", "payment_id", p.ID, "coin", p.Coin,
-			"confirmations", p.SettleConfirmations)
-		if err := s.emit(ctx, tx, p, EventSettled, p.Status, now); err != nil {
-			return err
-		}
-	}
-	if !p.Settled && wasSettled && prev == StatusPaid && p.Status == StatusPaid {
-		s.log.WarnContext(ctx, "settled payment no longer at its settle depth after a reorg", "payment_id", p.ID,
-			"coin", p.Coin, "confirmations", p.SettleConfirmations)
-		if err := s.emit(ctx, tx, p, EventUnsettled, p.Status, now); err != nil {
-			return err
-		}
-	}
-	if p.PaidLate && !wasLate {
-		s.log.InfoContext(ctx, "expired payment paid late", "payment_id", p.ID, "coin", p.Coin,
-			"amount_received", p.Received.String())
-		// The status change to EXPIRED, if it came with the late payment,
-		// has its own event just before.
-		if err := s.emit(ctx, tx, p, EventPaidLate, p.Status, now); err != nil {
+		seq := last - int64(len(events)) + 1 + int64(i)
+		if err := s.record(ctx, tx, p, typ, from, seq, now, true); err != nil {
 			return err
 		}
 	}

@@ -238,14 +238,18 @@ func (o *Outbox) Sweep(ctx context.Context) (Swept, error) {
 	}
 	var found []lost
 	err := pgx.BeginFunc(ctx, o.pool, func(tx pgx.Tx) error {
+		// The delivery ids of the live jobs are read once and anti-joined:
+		// looking each pending delivery up through river_job's GIN index on
+		// args cost a scan of the index's pending list per delivery after a
+		// burst of jobs.
 		rows, err := tx.Query(ctx, `
+			WITH live AS (
+				SELECT j.args->>'delivery_id' AS id FROM river_job j
+				WHERE j.kind = $1 AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))
 			SELECT d.id, d.event_id, d.attempts, d.created_at
 			FROM webhook_deliveries d
 			WHERE d.state = 'pending'
-				AND NOT EXISTS (
-					SELECT 1 FROM river_job j
-					WHERE j.kind = $1 AND j.args @> jsonb_build_object('delivery_id', d.id)
-						AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))
+				AND NOT EXISTS (SELECT 1 FROM live WHERE live.id = d.id::text)
 			ORDER BY d.created_at
 			LIMIT $2
 			FOR UPDATE OF d SKIP LOCKED`, deliveryArgs{}.Kind(), pruneBatch)

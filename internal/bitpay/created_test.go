@@ -122,3 +122,56 @@ func TestCreatedIPN(t *testing.T) {
 		t.Errorf("plain payment: IPNs %v, want none", got)
 	}
 }
+
+// TestIPNHookLooksOnlyAtItsPayments: the IPN hook skips, without a query,
+// the events of a payment another API made (it is given no transaction to
+// query with), finds the invoice of a payment made by CreateInvoice
+// (Payment.API "bitpay"), and still looks for the invoice of a payment
+// whose API was not recorded (stored by an older binary).
+func TestIPNHookLooksOnlyAtItsPayments(t *testing.T) {
+	node := regtest.StartT(t, regtest.Options{})
+	pool := pgtest.NewPool(t)
+	ctx := context.Background()
+	pay := payments.NewService(pool, payments.Config{
+		Coins: []payments.Coin{{Code: "LTC", Node: node.Client(regtest.MerchantWallet), Confirmations: 3,
+			URIScheme: "litecoin", Wallet: regtest.MerchantWallet}},
+	})
+	s := newServerOn(t, pool, pay, nil)
+	paid := &payments.Event{Type: payments.EventStatusChanged, PreviousStatus: payments.StatusPending, Status: payments.StatusPaid}
+	for _, api := range []string{payments.APITransient, "greenfield"} {
+		ds, err := s.svc.EventDestinations(ctx, nil, &payments.Payment{API: api}, paid)
+		if err != nil || ds != nil {
+			t.Errorf("event of a payment made by %q: %v, %v; want nothing", api, ds, err)
+		}
+	}
+	status, body := s.call("POST", "/invoices", fmt.Sprintf(
+		`{"price": 0.5, "currency": "LTC", "notificationURL": "https://shop.example/ipn", "token": %q}`, s.tok), "")
+	if status != 200 {
+		t.Fatalf("create invoice: %d %s", status, body)
+	}
+	var created struct {
+		Data InvoiceJSON `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(body), &created); err != nil {
+		t.Fatal(err)
+	}
+	p, err := pay.Get(ctx, mustUUID(t, created.Data.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.API != API {
+		t.Fatalf("invoice's payment has API %q, want %q", p.API, API)
+	}
+	for _, api := range []string{API, ""} {
+		p.API = api
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := s.svc.EventDestinations(ctx, tx, p, paid)
+		_ = tx.Rollback(ctx)
+		if err != nil || len(ds) != 1 || ds[0].URL != "https://shop.example/ipn" {
+			t.Errorf("PAID event of the invoice's payment with API %q: %+v, %v; want one IPN", api, ds, err)
+		}
+	}
+}

@@ -338,6 +338,7 @@ func (s *Service) CreateInvoice(ctx context.Context, tok *Token, req InvoiceRequ
 		ResourceToken:         randomBase58(22),
 	}
 	preq := payments.CreateRequest{
+		API:           API,
 		Coin:          coin,
 		Amount:        payments.Amount(units),
 		Label:         strings.TrimSpace("bitpay " + tok.Label),

@@ -110,6 +110,9 @@ type extendedIPN struct {
 	Data  InvoiceJSON `json:"data"`
 }
 
+// API is payments.Payment.API of the payments behind BitPay invoices.
+const API = "bitpay"
+
 // EventDestinations implements payments.EventHook: for an event of a
 // BitPay invoice with a notificationURL, it returns the IPNs to deliver
 // through the outbox (kind bitpay_ipn), in the transaction that records the
@@ -119,7 +122,8 @@ type extendedIPN struct {
 //
 // A created event reads no row: CreateInvoice, the only place invoices
 // are stored, passes its row in the context of the creation, so that
-// creating a payment that is no invoice costs no query here.
+// creating a payment that is no invoice costs no query here. Nor does any
+// event of a payment another API made (payments.Payment.API).
 func (s *Service) EventDestinations(ctx context.Context, tx pgx.Tx, p *payments.Payment, ev *payments.Event) ([]webhook.Destination, error) {
 	var row *invoiceRow
 	if ev.Type == payments.EventCreated {
@@ -128,6 +132,9 @@ func (s *Service) EventDestinations(ctx context.Context, tx pgx.Tx, p *payments.
 			return nil, nil
 		}
 	} else {
+		if p.API != "" && p.API != API {
+			return nil, nil // made by another API: no invoice row to look for
+		}
 		var err error
 		row, err = loadInvoiceRow(ctx, tx, p.ID)
 		if errors.Is(err, errNoInvoice) {

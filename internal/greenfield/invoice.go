@@ -386,6 +386,7 @@ func (s *Service) CreateInvoice(ctx context.Context, st *Store, req InvoiceReque
 			"(%s_ZERO_CONF is off); use MediumSpeed or slower", coin, coin)
 	}
 	preq := payments.CreateRequest{
+		API:                 API,
 		Coin:                coin,
 		Amount:              payments.Amount(units),
 		Label:               "greenfield",

@@ -2,6 +2,7 @@ package greenfield
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"reflect"
 	"slices"
@@ -286,6 +287,21 @@ func TestValidToken(t *testing.T) {
 		"abcdefghijklmnopqrstuvw\x00", "abcdefghijklmnopqrstuv\xc3\xa9"} {
 		if validToken(bad) {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestWebhookHookSkipsOtherAPIs: the Greenfield webhook hook skips, without
+// a query (it is given no transaction), the events of a payment another
+// API made; one whose API was not recorded is looked up as before (the
+// webhook tests cover that path with invoices).
+func TestWebhookHookSkipsOtherAPIs(t *testing.T) {
+	s := New(Config{})
+	ev := &payments.Event{Type: payments.EventStatusChanged, PreviousStatus: payments.StatusUnpaid, Status: payments.StatusPending}
+	for _, api := range []string{payments.APITransient, "bitpay"} {
+		ds, err := s.webhookDestinations(context.Background(), nil, &payments.Payment{API: api}, ev)
+		if err != nil || ds != nil {
+			t.Errorf("event of a payment made by %q: %v, %v; want nothing", api, ds, err)
 		}
 	}
 }

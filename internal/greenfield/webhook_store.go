@@ -275,6 +275,9 @@ func (s *Service) address(ctx context.Context, tx pgx.Tx, row *InvoiceRow, p *pa
 	return out, nil
 }
 
+// API is payments.Payment.API of the payments behind Greenfield invoices.
+const API = "greenfield"
+
 // webhookHook is the payments.EventHook of Greenfield webhooks.
 type webhookHook struct{ s *Service }
 
@@ -299,6 +302,9 @@ func (s *Service) webhookDestinations(ctx context.Context, tx pgx.Tx, p *payment
 			return nil, nil
 		}
 	} else {
+		if p.API != "" && p.API != API {
+			return nil, nil // made by another API: no invoice row to look for
+		}
 		var err error
 		row, err = LoadInvoiceRow(ctx, tx, p.ID)
 		if errors.Is(err, ErrInvoiceNotFound) {

@@ -101,8 +101,8 @@ const takeFromPoolSQL = `
 		RETURNING address)
 	INSERT INTO payments (id, coin, amount, address, label, status, confirmations_required,
 		tolerance_bp, expires_at, order_id, metadata, created_at, updated_at, callback_url, redirect_url,
-		settle_confirmations, monitoring_window_seconds, event_sequence)
-	SELECT $1, $2, $3, taken.address, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, 1 FROM taken
+		settle_confirmations, monitoring_window_seconds, api, event_sequence)
+	SELECT $1, $2, $3, taken.address, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, 1 FROM taken
 	RETURNING address`
 
 // AddressLabelArgs asks to set the label (the account on Dogecoin Core) of
@@ -187,7 +187,8 @@ func (s *Service) takeInto(ctx context.Context, q querier, p *Payment) (bool, er
 	}
 	err := q.QueryRow(ctx, takeFromPoolSQL, [16]byte(p.ID), p.Coin, int64(p.Amount), p.Label, string(p.Status), p.Confirmations,
 		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), metadata, p.CreatedAt,
-		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations, windowSeconds(p.MonitoringWindow)).Scan(&p.Address)
+		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations, windowSeconds(p.MonitoringWindow),
+		nullString(p.API)).Scan(&p.Address)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}

@@ -446,6 +446,9 @@ func TestCreatedWebhooksOff(t *testing.T) {
 		}
 		return urls
 	}
+	if got, err := svc.Get(w.ctx, p.ID); err != nil || got.API != APITransient {
+		t.Fatalf("payment made through the service's own API: API %q (%v), want %q", got.API, err, APITransient)
+	}
 	events, err := svc.Events(w.ctx, p.ID)
 	if err != nil || len(events) != 1 || events[0].Type != EventCreated {
 		t.Fatalf("events %+v (%v), want the created event alone", events, err)

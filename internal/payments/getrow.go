@@ -15,7 +15,7 @@ var getSQLTypes = [...]uint32{
 	pgtype.Int8OID, pgtype.Int8OID, pgtype.BoolOID, pgtype.BoolOID, pgtype.Int4OID, pgtype.Int4OID, // amount_received … tolerance_bp
 	pgtype.TimestamptzOID, pgtype.TimestamptzOID, pgtype.TextOID, pgtype.JSONBOID, // expires_at … metadata
 	pgtype.TimestamptzOID, pgtype.TimestamptzOID, pgtype.TextOID, pgtype.TextOID, // created_at … redirect_url
-	pgtype.Int4OID, pgtype.BoolOID, pgtype.Int4OID, // settle_confirmations, settled, monitoring_window_seconds
+	pgtype.Int4OID, pgtype.BoolOID, pgtype.Int4OID, pgtype.TextOID, // settle_confirmations … api
 	pgtype.TextOID, pgtype.Int4OID, pgtype.Int8OID, pgtype.Int8OID, pgtype.BoolOID, pgtype.BoolOID, // o.txid … o.replaceable
 	pgtype.TextOID, pgtype.Int8OID, pgtype.TimestamptzOID, pgtype.TimestamptzOID, pgtype.TimestamptzOID, // block_hash … o.updated_at
 }
@@ -95,31 +95,32 @@ func decodeGetRow(v [][]byte, row *getRow) (ok bool) {
 		n := d.int4(v[22])
 		row.ps.windowSeconds = &n
 	}
-	row.hasOutput = v[23] != nil
+	p.API = d.text(v[23])
+	row.hasOutput = v[24] != nil
 	if row.hasOutput {
 		row.output = Output{
-			TxID:          d.text(v[23]),
-			Vout:          uint32(d.int4(v[24])),
-			Amount:        Amount(d.int8(v[25])),
-			Confirmations: d.int8(v[26]),
-			Conflicted:    d.bool(v[27]),
-			Replaceable:   d.bool(v[28]),
-			BlockHash:     d.text(v[29]),
-			BlockHeight:   d.int8(v[30]),
-			FirstSeenAt:   d.timestamptz(v[31]),
-			ReceivedAt:    d.timestamptz(v[32]),
-			UpdatedAt:     d.timestamptz(v[33]),
+			TxID:          d.text(v[24]),
+			Vout:          uint32(d.int4(v[25])),
+			Amount:        Amount(d.int8(v[26])),
+			Confirmations: d.int8(v[27]),
+			Conflicted:    d.bool(v[28]),
+			Replaceable:   d.bool(v[29]),
+			BlockHash:     d.text(v[30]),
+			BlockHeight:   d.int8(v[31]),
+			FirstSeenAt:   d.timestamptz(v[32]),
+			ReceivedAt:    d.timestamptz(v[33]),
+			UpdatedAt:     d.timestamptz(v[34]),
 		}
 	} else {
 		// Without an output every output column is NULL but the two
 		// coalesced ones, which Scan still reads.
-		_, _ = d.text(v[29]), d.int8(v[30])
-		for _, b := range v[24:29] {
+		_, _ = d.text(v[30]), d.int8(v[31])
+		for _, b := range v[25:30] {
 			if b != nil {
 				return false
 			}
 		}
-		for _, b := range v[31:34] {
+		for _, b := range v[32:35] {
 			if b != nil {
 				return false
 			}

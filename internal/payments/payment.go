@@ -10,6 +10,10 @@ import (
 
 // Payment is one request for money: an amount of one coin to one fresh
 // address, with what the chain has paid to it so far.
+// APITransient is Payment.API for the payments made through Transient's
+// own API (HTTP, AMQP, command line).
+const APITransient = "transient"
+
 type Payment struct {
 	ID      uuid.UUID
 	Coin    string // coin code, e.g. "DOGE"
@@ -19,6 +23,14 @@ type Payment struct {
 	// with in the node's wallet; Transient's API calls it account.
 	Label  string
 	Status Status
+	// API names the API that made the payment: APITransient for
+	// Transient's own (HTTP, AMQP, command line), or an adapter that keeps
+	// its own record of the payment ("bitpay", "greenfield";
+	// CreateRequest.API). "" means not recorded: the payment was stored
+	// before the column existed, or by an older binary. It never changes,
+	// so an adapter's event hook skips a payment made by another API
+	// without looking for its row.
+	API string
 	// Received is the amount counted toward the payment (R); Confirmed the
 	// part of it with enough confirmations (Rc).
 	Received  Amount

@@ -1,6 +1,7 @@
 package payments
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -244,6 +245,9 @@ const MaxMonitoringWindow = 30 * 24 * time.Hour
 type CreateRequest struct {
 	Coin   string
 	Amount Amount
+	// API names the API creating the payment (Payment.API): lower-case
+	// letters and underscores; "" is APITransient.
+	API string
 	// Label becomes the address label (account on Dogecoin Core).
 	Label   string
 	OrderID string
@@ -374,6 +378,7 @@ func (s *Service) validate(req CreateRequest, now time.Time) (*Payment, Coin, er
 		ToleranceBP:   s.cfg.ToleranceBP,
 		OrderID:       req.OrderID,
 		Metadata:      req.Metadata,
+		API:           cmp.Or(req.API, APITransient),
 		CreatedAt:     now,
 		UpdatedAt:     now,
 	}

@@ -21,7 +21,7 @@ import (
 const paymentColumns = `id, coin, amount, address, label, status, amount_received, amount_confirmed,
 	overpaid, paid_late, confirmations_required, tolerance_bp, expires_at, pending_since,
 	coalesce(order_id, ''), metadata, created_at, updated_at, coalesce(callback_url, ''),
-	coalesce(redirect_url, ''), settle_confirmations, settled, monitoring_window_seconds`
+	coalesce(redirect_url, ''), settle_confirmations, settled, monitoring_window_seconds, coalesce(api, '')`
 
 // Store keeps payments and their outputs in PostgreSQL. Its methods return
 // domain errors (ErrNotFound, *Error), never driver errors for expected cases.
@@ -51,11 +51,12 @@ func insertPayment(ctx context.Context, q querier, p *Payment) error {
 	_, err := q.Exec(ctx, `
 		INSERT INTO payments (id, coin, amount, address, label, status, confirmations_required,
 			tolerance_bp, expires_at, order_id, metadata, created_at, updated_at, callback_url, redirect_url,
-			settle_confirmations, monitoring_window_seconds, event_sequence)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, 1)`,
+			settle_confirmations, monitoring_window_seconds, api, event_sequence)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17, 1)`,
 		p.ID, p.Coin, int64(p.Amount), p.Address, p.Label, string(p.Status), p.Confirmations,
 		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), metadata, p.CreatedAt,
-		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations, windowSeconds(p.MonitoringWindow))
+		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations, windowSeconds(p.MonitoringWindow),
+		nullString(p.API))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return fmt.Errorf("payments: insert %s: %w", p.Address, ErrAddressReused)
@@ -77,6 +78,7 @@ const GetSQL = `
 		p.overpaid, p.paid_late, p.confirmations_required, p.tolerance_bp, p.expires_at, p.pending_since,
 		coalesce(p.order_id, ''), p.metadata, p.created_at, p.updated_at, coalesce(p.callback_url, ''),
 		coalesce(p.redirect_url, ''), p.settle_confirmations, p.settled, p.monitoring_window_seconds,
+		coalesce(p.api, ''),
 		o.txid, o.vout, o.amount, o.confirmations, o.conflicted, o.replaceable,
 		coalesce(o.block_hash, ''), coalesce(o.block_height, 0), o.first_seen_at, o.received_at, o.updated_at
 	FROM payments p LEFT JOIN payment_outputs o ON o.payment_id = p.id
@@ -331,7 +333,7 @@ func (ps *paymentScan) dest() []any {
 	return []any{&p.ID, &p.Coin, &ps.amount, &p.Address, &p.Label, &ps.status, &ps.recv, &ps.confirmed,
 		&p.Overpaid, &p.PaidLate, &p.Confirmations, &p.ToleranceBP, &ps.expiresAt, &ps.pendingSince,
 		&p.OrderID, &p.Metadata, &p.CreatedAt, &p.UpdatedAt, &p.CallbackURL, &p.RedirectURL,
-		&p.SettleConfirmations, &p.Settled, &ps.windowSeconds}
+		&p.SettleConfirmations, &p.Settled, &ps.windowSeconds, &p.API}
 }
 
 // payment returns the scanned payment.

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -119,16 +120,53 @@ type Hint struct {
 }
 
 // Send posts one hint to transientd at base and returns nil once transientd
-// has stored it (HTTP 202).
+// has stored it (HTTP 202). A plain http:// base with no proxy in the
+// environment is posted directly (postPlain); anything else goes through
+// client.
 func Send(ctx context.Context, client *http.Client, base, token string, kind Kind, h Hint) error {
 	body, err := json.Marshal(h)
 	if err != nil {
 		return err
 	}
-	url := strings.TrimRight(base, "/") + "/notify/" + string(kind)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	rawURL := strings.TrimRight(base, "/") + "/notify/" + string(kind)
+	u, err := url.Parse(rawURL)
 	if err != nil {
 		return fmt.Errorf("bad transientd URL %q: %w", base, err)
+	}
+	var a answer
+	if plainOK(u) {
+		a, err = postPlain(ctx, u, token, body)
+		if errors.Is(err, errTimeout) {
+			err = context.DeadlineExceeded
+		}
+	} else {
+		a, err = postHTTP(ctx, client, rawURL, base, token, body)
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("transientd at %s did not answer in time", base)
+		}
+		return fmt.Errorf("transientd at %s: %w", base, err)
+	}
+	if a.status == http.StatusAccepted {
+		return nil
+	}
+	var e struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(a.body, &e) == nil && e.Error.Message != "" {
+		return fmt.Errorf("transientd refused the hint (HTTP %d): %s", a.status, e.Error.Message)
+	}
+	return fmt.Errorf("transientd refused the hint (HTTP %d)", a.status)
+}
+
+// postHTTP sends the hint through net/http: https:// URLs, proxies.
+func postHTTP(ctx context.Context, client *http.Client, rawURL, base, token string, body []byte) (answer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
+	if err != nil {
+		return answer{}, fmt.Errorf("bad transientd URL %q: %w", base, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -137,25 +175,17 @@ func Send(ctx context.Context, client *http.Client, base, token string, kind Kin
 	resp, err := client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("transientd at %s did not answer in time", base)
+			return answer{}, context.DeadlineExceeded
 		}
-		return fmt.Errorf("transientd at %s: %w", base, errors.Unwrap(err))
+		return answer{}, errors.Unwrap(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusAccepted {
 		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
-	}
-	var e struct {
-		Error struct {
-			Message string `json:"message"`
-		} `json:"error"`
+		return answer{status: resp.StatusCode}, nil
 	}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if json.Unmarshal(raw, &e) == nil && e.Error.Message != "" {
-		return fmt.Errorf("transientd refused the hint (HTTP %d): %s", resp.StatusCode, e.Error.Message)
-	}
-	return fmt.Errorf("transientd refused the hint (HTTP %d)", resp.StatusCode)
+	return answer{status: resp.StatusCode, body: raw}, nil
 }
 
 // Exit runs Main with the process's arguments and environment and exits.

@@ -200,7 +200,10 @@ func hangingURL(t *testing.T) string {
 //	go test -run '^$' -bench NotifyTxProcess ./internal/hookclient/
 func BenchmarkNotifyTxProcess(b *testing.B) {
 	bin := filepath.Join(b.TempDir(), "notify-tx")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/notify-tx").CombinedOutput(); err != nil {
+	// Built as make build builds it: without cgo, statically linked.
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/notify-tx")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

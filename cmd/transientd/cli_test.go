@@ -699,10 +699,31 @@ func TestEventsCommands(t *testing.T) {
 	}
 }
 
+// payUnseenAndRescan pays amount (base units) to address while nothing
+// watches the node, mines a block, and runs `transientd rescan --coin coin
+// --json` from the height before the payment; it returns the command's
+// answer and that height.
+func payUnseenAndRescan(t *testing.T, env map[string]string, coin, address string, amount int64) (rescanOut, int64) {
+	t.Helper()
+	ctx := context.Background()
+	node := sharedNode(t)
+	height := must(node.Client("").GetBlockCount(ctx))
+	if _, err := node.Send(ctx, regtest.MinerWallet, address, amount, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Mine(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	var out rescanOut
+	if err := json.Unmarshal([]byte(cli(t, env, "rescan", "--coin", coin, "--from-height", fmt.Sprint(height), "--json").must(t, "rescan")), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out, height
+}
+
 // TestRescan pays a payment while nothing watches the node, then finds it
 // with rescan from a height before the payment.
 func TestRescan(t *testing.T) {
-	node := sharedNode(t)
 	env := nodeEnv(t)
 	env["AMQP_URL"], env["AMQP_EXCHANGE"] = "amqp://guest:guest@127.0.0.1:5672/", "rescan.events"
 	ctx := context.Background()
@@ -710,17 +731,7 @@ func TestRescan(t *testing.T) {
 	if err := json.Unmarshal([]byte(cli(t, env, "payments", "create", "--currency", "LTC", "--amount", "0.4", "--json").must(t, "create")), &p); err != nil {
 		t.Fatal(err)
 	}
-	height := must(node.Client("").GetBlockCount(ctx))
-	if _, err := node.Send(ctx, regtest.MinerWallet, p.PaymentAddress, 40_000_000, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := node.Mine(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	var out rescanOut
-	if err := json.Unmarshal([]byte(cli(t, env, "rescan", "--coin", "ltc", "--from-height", fmt.Sprint(height), "--json").must(t, "rescan")), &out); err != nil {
-		t.Fatal(err)
-	}
+	out, height := payUnseenAndRescan(t, env, "ltc", p.PaymentAddress, 40_000_000)
 	if out.Coin != "LTC" || out.FromHeight != height || out.StatusChanges != 1 {
 		t.Errorf("rescan = %+v, want one status change", out)
 	}
@@ -757,7 +768,6 @@ func TestRescan(t *testing.T) {
 // tells its notificationURL when rescan finds the payment, as the daemon
 // would have.
 func TestRescanSendsBitPayIPN(t *testing.T) {
-	node := sharedNode(t)
 	env := nodeEnv(t)
 	env["PUBLIC_URL"] = "https://pay.example"
 	ctx := context.Background()
@@ -775,18 +785,7 @@ func TestRescanSendsBitPayIPN(t *testing.T) {
 	inv := must(bitpay.New(bitpay.Config{Pool: pool, Payments: svc, PublicURL: env["PUBLIC_URL"]}).
 		CreateInvoice(ctx, tok, bitpay.InvoiceRequest{Price: decimal.RequireFromString("0.3"), Currency: "LTC",
 			NotificationURL: ipnURL}))
-	height := must(node.Client("").GetBlockCount(ctx))
-	if _, err := node.Send(ctx, regtest.MinerWallet, inv.Payment.Address, 30_000_000, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := node.Mine(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	var out rescanOut
-	if err := json.Unmarshal([]byte(cli(t, env, "rescan", "--coin", "LTC", "--from-height", fmt.Sprint(height), "--json").must(t, "rescan")), &out); err != nil {
-		t.Fatal(err)
-	}
-	if out.StatusChanges != 1 {
+	if out, _ := payUnseenAndRescan(t, env, "LTC", inv.Payment.Address, 30_000_000); out.StatusChanges != 1 {
 		t.Fatalf("rescan = %+v, want one status change", out)
 	}
 	var body []byte

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -43,18 +42,7 @@ func TestRescanSendsGreenfieldWebhooks(t *testing.T) {
 				t.Fatal(err)
 			}
 			inv := must(gf.CreateInvoice(ctx, st, greenfield.InvoiceRequest{Amount: decimal.RequireFromString("0.3"), Currency: "LTC"}))
-			height := must(node.Client("").GetBlockCount(ctx))
-			if _, err := node.Send(ctx, regtest.MinerWallet, inv.Payment.Address, 30_000_000, false); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := node.Mine(ctx, 1); err != nil {
-				t.Fatal(err)
-			}
-			var out rescanOut
-			if err := json.Unmarshal([]byte(cli(t, env, "rescan", "--coin", "LTC", "--from-height", fmt.Sprint(height), "--json").must(t, "rescan")), &out); err != nil {
-				t.Fatal(err)
-			}
-			if out.StatusChanges != 1 {
+			if out, _ := payUnseenAndRescan(t, env, "LTC", inv.Payment.Address, 30_000_000); out.StatusChanges != 1 {
 				t.Fatalf("rescan = %+v, want one status change", out)
 			}
 			rows := must(pool.Query(ctx, `

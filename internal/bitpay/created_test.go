@@ -66,23 +66,7 @@ func TestCreatedIPN(t *testing.T) {
 		}
 		return out
 	}
-	create := func(flags string) InvoiceJSON {
-		t.Helper()
-		status, body := s.call("POST", "/invoices", fmt.Sprintf(
-			`{"price": 0.5, "currency": "LTC", "notificationURL": "https://shop.example/ipn", %s "token": %q}`, flags, s.tok), "")
-		if status != 200 {
-			t.Fatalf("create invoice (%s): %d %s", flags, status, body)
-		}
-		var created struct {
-			Data InvoiceJSON `json:"data"`
-		}
-		if err := json.Unmarshal([]byte(body), &created); err != nil {
-			t.Fatal(err)
-		}
-		return created.Data
-	}
-
-	inv := create(`"extendedNotifications": true,`)
+	inv := s.createIPNInvoice(`"extendedNotifications": true,`)
 	got := ipns(inv.ID)
 	if len(got) != 1 {
 		t.Fatalf("extended invoice: %d IPNs on creation, want 1: %v", len(got), got)
@@ -102,7 +86,7 @@ func TestCreatedIPN(t *testing.T) {
 	}
 
 	for _, flags := range []string{``, `"fullNotifications": true,`, `"extendedNotifications": false, "fullNotifications": true,`} {
-		inv := create(flags)
+		inv := s.createIPNInvoice(flags)
 		if got := ipns(inv.ID); len(got) != 0 {
 			t.Errorf("invoice with %q: IPNs on creation %v, want none (plain IPNs announce status changes)", flags, got)
 		}
@@ -144,18 +128,7 @@ func TestIPNHookLooksOnlyAtItsPayments(t *testing.T) {
 			t.Errorf("event of a payment made by %q: %v, %v; want nothing", api, ds, err)
 		}
 	}
-	status, body := s.call("POST", "/invoices", fmt.Sprintf(
-		`{"price": 0.5, "currency": "LTC", "notificationURL": "https://shop.example/ipn", "token": %q}`, s.tok), "")
-	if status != 200 {
-		t.Fatalf("create invoice: %d %s", status, body)
-	}
-	var created struct {
-		Data InvoiceJSON `json:"data"`
-	}
-	if err := json.Unmarshal([]byte(body), &created); err != nil {
-		t.Fatal(err)
-	}
-	p, err := pay.Get(ctx, mustUUID(t, created.Data.ID))
+	p, err := pay.Get(ctx, mustUUID(t, s.createIPNInvoice("").ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,4 +147,23 @@ func TestIPNHookLooksOnlyAtItsPayments(t *testing.T) {
 			t.Errorf("PAID event of the invoice's payment with API %q: %+v, %v; want one IPN", api, ds, err)
 		}
 	}
+}
+
+// createIPNInvoice creates an invoice of 0.5 LTC notifying
+// https://shop.example/ipn, with flags (members ending in a comma) added to
+// its body, and returns it.
+func (s *server) createIPNInvoice(flags string) InvoiceJSON {
+	s.t.Helper()
+	status, body := s.call("POST", "/invoices", fmt.Sprintf(
+		`{"price": 0.5, "currency": "LTC", "notificationURL": "https://shop.example/ipn", %s "token": %q}`, flags, s.tok), "")
+	if status != 200 {
+		s.t.Fatalf("create invoice (%s): %d %s", flags, status, body)
+	}
+	var created struct {
+		Data InvoiceJSON `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(body), &created); err != nil {
+		s.t.Fatal(err)
+	}
+	return created.Data
 }

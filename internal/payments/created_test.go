@@ -446,8 +446,12 @@ func TestCreatedWebhooksOff(t *testing.T) {
 		}
 		return urls
 	}
-	if got, err := svc.Get(w.ctx, p.ID); err != nil || got.API != APITransient {
-		t.Fatalf("payment made through the service's own API: API %q (%v), want %q", got.API, err, APITransient)
+	got, err := svc.Get(w.ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.API != APITransient {
+		t.Fatalf("payment made through the service's own API: API %q, want %q", got.API, APITransient)
 	}
 	events, err := svc.Events(w.ctx, p.ID)
 	if err != nil || len(events) != 1 || events[0].Type != EventCreated {

@@ -132,7 +132,7 @@ func (s *Service) EventDestinations(ctx context.Context, tx pgx.Tx, p *payments.
 			return nil, nil
 		}
 	} else {
-		if p.API != "" && p.API != API {
+		if !p.MaybeMadeBy(API) {
 			return nil, nil // made by another API: no invoice row to look for
 		}
 		var err error

@@ -302,7 +302,7 @@ func (s *Service) webhookDestinations(ctx context.Context, tx pgx.Tx, p *payment
 			return nil, nil
 		}
 	} else {
-		if p.API != "" && p.API != API {
+		if !p.MaybeMadeBy(API) {
 			return nil, nil // made by another API: no invoice row to look for
 		}
 		var err error

@@ -69,6 +69,11 @@ type Payment struct {
 	URI string
 }
 
+// MaybeMadeBy reports whether api may have made p: it did, or p's API was
+// not recorded (Payment.API ""). An adapter's event hook looks for its own
+// row only for such a payment.
+func (p *Payment) MaybeMadeBy(api string) bool { return p.API == "" || p.API == api }
+
 // Window returns the monitoring window that applies to the payment: its
 // own when it has one, the server's (global) otherwise.
 func (p *Payment) Window(global time.Duration) time.Duration {

@@ -1046,7 +1046,7 @@ func (b *benchRun) burstCPUNotes(ctx context.Context, chain *chainPayments, nHin
 	cores := runtime.NumCPU()
 	budget := float64(nTx) / (0.8 * limRate)
 	sec := func(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
-	b.note(fmt.Sprintf("CPU of the hint burst, first hint until every job worked off (%s): %s; per hint accepted: %s; per tx worked: %s; "+
+	b.note(fmt.Sprintf("CPU of the hint burst, first hint until every job worked off (%s): %s; that is per hint: %s, or per tx: %s; "+
 		"over %d cores at least %s, against the 0.8 target's budget of %.3f s (%d tx / (0.8 × %s gettransaction/s))",
 		sec(drained), cpuSum(burst), burst.perN(nHints), burst.perN(nTx),
 		cores, sec(burst.total()/time.Duration(cores)), budget, nTx, num(limRate)))

@@ -43,6 +43,8 @@ func TestBenchSmoke(t *testing.T) {
 		"- CPU per GET /payments/{id}: load generator ",
 		"| notify-tx, spawn + POST, one at a time | ",
 		"| hint burst: ", "node gettransaction, 16 conn.: ",
+		"- CPU of the hint burst, first hint until every job worked off ", " + node ",
+		"- hints alone: the ", "- bound: ",
 		"| broadcast → PENDING webhook received, 20 tx/s", "| broadcast → PENDING webhook received, 100 tx/s",
 		"- broadcast → PENDING webhook, 100 tx/s, by stage, p50/p90/p99 in ms over ",
 		"| webhook delivery, ", "receiver's own rate",

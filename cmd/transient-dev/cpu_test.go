@@ -40,16 +40,19 @@ func TestProcCPU(t *testing.T) {
 // TestCPUPerOp checks the arithmetic of since: deltas per operation,
 // backends new since the start counted from zero.
 func TestCPUPerOp(t *testing.T) {
-	start := cpuTimes{client: time.Second, daemon: 2 * time.Second, backends: map[int]time.Duration{10: time.Second}}
-	end := cpuTimes{client: 1100 * time.Millisecond, daemon: 2300 * time.Millisecond,
+	start := cpuTimes{client: time.Second, daemon: 2 * time.Second, node: 3 * time.Second, backends: map[int]time.Duration{10: time.Second}}
+	end := cpuTimes{client: 1100 * time.Millisecond, daemon: 2300 * time.Millisecond, node: 3050 * time.Millisecond,
 		backends: map[int]time.Duration{10: 1200 * time.Millisecond, 11: 200 * time.Millisecond}}
 	got := end.since(start, 1000)
-	want := cpuPerOp{client: 100 * time.Microsecond, daemon: 300 * time.Microsecond, postgres: 400 * time.Microsecond}
+	want := cpuPerOp{client: 100 * time.Microsecond, daemon: 300 * time.Microsecond, postgres: 400 * time.Microsecond, node: 50 * time.Microsecond}
 	if got != want {
 		t.Errorf("since: got %+v, want %+v", got, want)
 	}
-	if s := got.String(); !strings.Contains(s, "transientd 300 µs") || !strings.HasSuffix(s, "= 800 µs") {
-		t.Errorf("String: got %q, want transientd 300 µs and a total of 800 µs", s)
+	if s := got.String(); !strings.Contains(s, "transientd 300 µs") || !strings.Contains(s, "node 50 µs") || !strings.HasSuffix(s, "= 850 µs") {
+		t.Errorf("String: got %q, want transientd 300 µs, node 50 µs and a total of 850 µs", s)
+	}
+	if d := got.times(10).minus(got); d != got.times(9) {
+		t.Errorf("times and minus: got %+v, want %+v", d, got.times(9))
 	}
 	if (cpuTimes{}).since(start, 0) != (cpuPerOp{}) {
 		t.Error("since over no operations: want zero")

@@ -140,6 +140,9 @@ type Service struct {
 
 	hintBatch *batcher[hintArgs]
 	txBatch   *batcher[txRef]
+	// queued remembers River's unique key of recent hints (see
+	// skipQueued).
+	queued uniqueKeys
 	// nodeSlots bounds, per coin, the transaction reads in flight to its
 	// node across every batch, refresh and catch-up running at once.
 	nodeSlots map[string]chan struct{}

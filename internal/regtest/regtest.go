@@ -421,6 +421,21 @@ func (p *process) kill() error {
 	return nil
 }
 
+// PID returns the process id of the running litecoind, 0 when it is not
+// running.
+func (n *Node) PID() int {
+	p := n.process()
+	if p == nil || p.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-p.exited:
+		return 0
+	default:
+		return p.cmd.Process.Pid
+	}
+}
+
 // process returns the current process, nil before the first start.
 func (n *Node) process() *process {
 	n.mu.Lock()

@@ -49,7 +49,7 @@ func (b *benchRun) createFloor(ctx context.Context, c int, insert func(n, c int)
 	warm := 2 * c
 	if _, err := b.db.Exec(ctx, `
 		INSERT INTO `+floorSchema+`.address_pool (coin, address)
-		SELECT $1, 'bench-' || gen_random_uuid() FROM generate_series(1, $2::int)`, devCoin, 2*(n+warm)); err != nil {
+		SELECT $1, 'bench' || replace(gen_random_uuid()::text, '-', '') FROM generate_series(1, $2::int)`, devCoin, 2*(n+warm)); err != nil {
 		return fmt.Errorf("create floor: fill the pool: %w", err)
 	}
 	cfg, err := pgxpool.ParseConfig(b.stack.dbURL)

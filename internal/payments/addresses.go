@@ -187,8 +187,10 @@ func (w *addressLabelWorker) Work(ctx context.Context, job *river.Job[AddressLab
 
 // insertFromPool stores p with an address from its coin's pool, queuing the
 // label for the node when p has one, then runs attach and writes the
-// created event, all in one transaction. It reports false, storing
-// nothing, when the pool is empty.
+// created event, all in one transaction; when there is no attach, no label
+// and nothing else for the transaction to do (quietCreated), the payment
+// and its event are one statement instead (createFromPool). It reports
+// false, storing nothing, when the pool is empty.
 func (s *Service) insertFromPool(ctx context.Context, p *Payment, attach func(context.Context, pgx.Tx, *Payment) error) (bool, error) {
 	if attach == nil && p.Label == "" && s.quietCreated() {
 		took, err := s.createFromPool(ctx, p)

@@ -393,7 +393,8 @@ func (b *benchRun) measure(f func() error) (string, error) {
 
 // createWorkloads: POST /payments with the pool off (beside the node's
 // getnewaddress) and from a full pool (beside PostgreSQL's durable
-// single-row INSERT), at each concurrency.
+// single-row INSERT), at each concurrency, then what PostgreSQL alone does
+// of a create from the pool (createFloor).
 func (b *benchRun) createWorkloads(ctx context.Context) error {
 	if _, err := b.db.Exec(ctx, `CREATE TABLE bench_payments (LIKE payments INCLUDING ALL)`); err != nil {
 		return err
@@ -427,6 +428,9 @@ func (b *benchRun) createWorkloads(ctx context.Context) error {
 		return nil
 	}
 	if err := b.createRows(ctx, "full pool", "PostgreSQL INSERT", "≥ 0.5", func(n, c int) loadResult { return pgInsert(ctx, n, c) }); err != nil {
+		return err
+	}
+	if err := b.createFloor(ctx, 16, func(n, c int) loadResult { return pgInsert(ctx, n, c) }); err != nil {
 		return err
 	}
 	return b.waitPool(ctx)

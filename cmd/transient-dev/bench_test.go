@@ -39,6 +39,7 @@ func TestBenchSmoke(t *testing.T) {
 		"| RSS idle after start | ",
 		"| POST /payments, pool off, 16 conn. | ", "node getnewaddress: ",
 		"| POST /payments, full pool, 16 conn. | ", "PostgreSQL INSERT: ",
+		"- PostgreSQL alone doing a create's statements (", " of the INSERT (",
 		"| GET /payments/{id}, 32 conn. | ", "PostgreSQL point SELECT of the payment and its outputs, 20 conn.: ",
 		"- CPU per GET /payments/{id}: load generator ",
 		"| notify-tx, spawn + POST, one at a time | ",

@@ -113,6 +113,13 @@ type extendedIPN struct {
 // API is payments.Payment.API of the payments behind BitPay invoices.
 const API = "bitpay"
 
+// CreatedOnlyWithAttach implements payments.AttachedCreatedHook: an
+// invoice's row is stored by the Attach of CreateInvoice, and a created
+// event without one gets no IPN (see EventDestinations).
+func (s *Service) CreatedOnlyWithAttach() {}
+
+var _ payments.AttachedCreatedHook = (*Service)(nil)
+
 // EventDestinations implements payments.EventHook: for an event of a
 // BitPay invoice with a notificationURL, it returns the IPNs to deliver
 // through the outbox (kind bitpay_ipn), in the transaction that records the

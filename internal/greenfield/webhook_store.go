@@ -281,6 +281,13 @@ const API = "greenfield"
 // webhookHook is the payments.EventHook of Greenfield webhooks.
 type webhookHook struct{ s *Service }
 
+// CreatedOnlyWithAttach implements payments.AttachedCreatedHook: an
+// invoice's row is stored by the Attach of CreateInvoice, and a created
+// event without one gets no webhook (see Service.webhookDestinations).
+func (h webhookHook) CreatedOnlyWithAttach() {}
+
+var _ payments.AttachedCreatedHook = webhookHook{}
+
 // EventDestinations implements payments.EventHook (see
 // Service.webhookDestinations).
 func (h webhookHook) EventDestinations(ctx context.Context, tx pgx.Tx, p *payments.Payment, ev *payments.Event) ([]webhook.Destination, error) {

@@ -487,3 +487,130 @@ func TestCreatedWebhooksOff(t *testing.T) {
 		t.Fatalf("deliveries of the status change to %v, want %v", got, want)
 	}
 }
+
+// attachedHook is a createdHook that declares it adds destinations to a
+// created event only for payments created with an Attach
+// (AttachedCreatedHook), as the BitPay and Greenfield hooks do.
+type attachedHook struct{ *createdHook }
+
+func (attachedHook) CreatedOnlyWithAttach() {}
+
+// TestCreateFromPoolInOneStatement: with created events not delivered to
+// the webhook URL and every hook an AttachedCreatedHook, a payment created
+// from the pool without Attach or label is stored with its created event
+// in one statement (createFromPoolSQL): the same rows and the same body as
+// the transaction stores, the oldest address taken once, no hook asked.
+// With an Attach the hooks see the event as before; an address that is not
+// letters and digits alone is given the usual way; and an event that
+// cannot be stored leaves no payment and the address in the pool.
+func TestCreateFromPoolInOneStatement(t *testing.T) {
+	w := newCreatedWorld(t)
+	hook := attachedHook{&createdHook{}}
+	pooledCoin := w.svc.coins["LTC"]
+	pooledCoin.Addresses = NodeWallet{Node: w.node.Client(regtest.MerchantWallet)}
+	cfg := Config{Coins: []Coin{pooledCoin}, AddressPool: PoolConfig{Size: 3, LowWater: 1, Batch: 3},
+		Outbox: w.outbox, Jobs: w.jobs, Now: w.clock.Now, MonitoringWindow: time.Hour}
+	svc := NewService(w.pool, cfg)
+	svc.AddEventHook(hook)
+	if !svc.quietCreated() {
+		t.Fatal("created events off and an AttachedCreatedHook: quietCreated is false")
+	}
+	if err := svc.refill(w.ctx, svc.coins["LTC"]); err != nil {
+		t.Fatal(err)
+	}
+	pooled := w.pooled()
+	if len(pooled) != 3 {
+		t.Fatalf("pool %v, want 3 addresses", pooled)
+	}
+
+	// expectBody checks that p's one created event is stored as encoding
+	// it with p's address gives, with its payment's counter at 1 and no
+	// delivery.
+	expectBody := func(p *Payment) {
+		t.Helper()
+		events, err := svc.Events(w.ctx, p.ID)
+		if err != nil || len(events) != 1 {
+			t.Fatalf("events of %s: %+v (%v), want the created event alone", p.ID, events, err)
+		}
+		ev := events[0]
+		if ev.Type != EventCreated || ev.Sequence != 1 || ev.Status != StatusUnpaid || ev.PreviousStatus != "" ||
+			!ev.OccurredAt.Equal(p.CreatedAt) {
+			t.Fatalf("created event = %s #%d %q>%s at %s, want %s #1 \"\">UNPAID at %s",
+				ev.Type, ev.Sequence, ev.PreviousStatus, ev.Status, ev.OccurredAt, EventCreated, p.CreatedAt)
+		}
+		want, err := json.Marshal(EventJSON{PaymentID: p.ID.String(), Status: StatusUnpaid, EventID: ev.ID.String(),
+			Type: EventCreated, OccurredAt: p.CreatedAt.UTC(), Sequence: 1, Payment: p.JSON()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(ev.Payload) != string(want) {
+			t.Fatalf("created event body\n%s\nwant\n%s", ev.Payload, want)
+		}
+		var counter, deliveries int
+		if err := w.pool.QueryRow(w.ctx, `SELECT event_sequence, (SELECT count(*) FROM webhook_deliveries WHERE event_id = $2)
+			FROM payments WHERE id = $1`, p.ID, ev.ID).Scan(&counter, &deliveries); err != nil || counter != 1 || deliveries != 0 {
+			t.Fatalf("event_sequence %d, deliveries %d (%v), want 1 and none", counter, deliveries, err)
+		}
+	}
+
+	p, err := svc.Create(w.ctx, CreateRequest{Coin: "LTC", Amount: amt("1"), OrderID: "o-1",
+		Metadata: json.RawMessage(`{"note": "<a & b>", "n": 1}`), ExpiresIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Address != pooled[0] || p.URI != BIP21("litecoin", pooled[0], p.Amount) {
+		t.Fatalf("payment got %s (%s), want the oldest pooled address %s", p.Address, p.URI, pooled[0])
+	}
+	if got := w.pooled(); !slices.Equal(got, pooled[1:]) {
+		t.Fatalf("pool after a creation %v, want %v", got, pooled[1:])
+	}
+	stored, err := svc.Get(w.ctx, p.ID)
+	if err != nil || stored.Address != p.Address || stored.OrderID != "o-1" || !stored.ExpiresAt.Equal(p.ExpiresAt) {
+		t.Fatalf("stored payment %+v (%v), want %+v", stored, err, p)
+	}
+	expectBody(p)
+	if calls := hook.calls(p.ID); len(calls) != 0 {
+		t.Fatalf("hook asked about a payment created without Attach: %+v", calls)
+	}
+	w.expectNoNotification("the created event")
+
+	// With an Attach, the transaction: the hook sees the event after it.
+	p2, err := svc.Create(w.ctx, CreateRequest{Coin: "LTC", Amount: amt("1"), Attach: attachNote("pool")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls := hook.calls(p2.ID); p2.Address != pooled[1] || len(calls) != 1 || calls[0].typ != EventCreated || calls[0].note != "pool" {
+		t.Fatalf("payment with Attach got %s, hook calls %+v; want %s and the created event seeing note \"pool\"", p2.Address, calls, pooled[1])
+	}
+
+	// An address with a character besides letters and digits: the usual
+	// way, which asks the hook.
+	if _, err := w.pool.Exec(w.ctx, `DELETE FROM address_pool; INSERT INTO address_pool (coin, address) VALUES ('LTC', 'not-plain')`); err != nil {
+		t.Fatal(err)
+	}
+	p3, err := svc.Create(w.ctx, CreateRequest{Coin: "LTC", Amount: amt("1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls := hook.calls(p3.ID); p3.Address != "not-plain" || len(calls) != 1 {
+		t.Fatalf("payment got %s, hook calls %+v; want not-plain made the usual way", p3.Address, calls)
+	}
+	expectBody(p3)
+
+	// An event the table refuses: nothing stored, the address kept.
+	if _, err := w.pool.Exec(w.ctx, `
+		ALTER TABLE payment_events ADD CONSTRAINT test_refuse CHECK (type <> 'payment.created') NOT VALID;
+		INSERT INTO address_pool (coin, address) VALUES ('LTC', 'plain1')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Create(w.ctx, CreateRequest{Coin: "LTC", Amount: amt("1")}); err == nil {
+		t.Fatal("a creation whose event the table refuses succeeded")
+	}
+	var payments int
+	if err := w.pool.QueryRow(w.ctx, `SELECT count(*) FROM payments WHERE address = 'plain1'`).Scan(&payments); err != nil || payments != 0 {
+		t.Fatalf("payments with the refused creation's address: %d (%v), want 0", payments, err)
+	}
+	if got := w.pooled(); !slices.Equal(got, []string{"plain1"}) {
+		t.Fatalf("pool after a refused creation %v, want [plain1]", got)
+	}
+}

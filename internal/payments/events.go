@@ -79,6 +79,19 @@ type EventHook interface {
 	EventDestinations(ctx context.Context, tx pgx.Tx, p *Payment, ev *Event) ([]webhook.Destination, error)
 }
 
+// AttachedCreatedHook is an EventHook that adds destinations to a
+// payment's created event only when the payment is created with
+// CreateRequest.Attach (an adapter's hook, whose invoice row Attach
+// stores): for any other payment it returns none. Creating a payment
+// without Attach from the address pool need not ask it, and is then one
+// statement (createFromPoolSQL). A hook that does not implement it is
+// asked for every created event.
+type AttachedCreatedHook interface {
+	EventHook
+	// CreatedOnlyWithAttach marks the hook; it is never called.
+	CreatedOnlyWithAttach()
+}
+
 // EventsChannel is the PostgreSQL NOTIFY channel on which every committed
 // event is announced, with the payload "<payment id>:<sequence>", so any
 // process can push live updates without polling. A payment's created event
@@ -116,29 +129,9 @@ const insertNotifyEventSQL = `
 // EventsChannel when notify is set, then asks the event hooks for their
 // destinations and hands it to the outbox.
 func (s *Service) record(ctx context.Context, tx pgx.Tx, p *Payment, typ string, prev Status, seq int64, now time.Time, notify bool) error {
-	ev := Event{
-		ID:             uuid.New(),
-		PaymentID:      p.ID,
-		Sequence:       seq,
-		Type:           typ,
-		Status:         p.Status,
-		PreviousStatus: prev,
-		OccurredAt:     now,
-	}
-	s.present(p)
-	var err error
-	ev.Payload, err = json.Marshal(EventJSON{
-		PaymentID:      p.ID.String(),
-		Status:         p.Status,
-		EventID:        ev.ID.String(),
-		Type:           typ,
-		PreviousStatus: prev,
-		OccurredAt:     now.UTC(),
-		Sequence:       seq,
-		Payment:        p.JSON(),
-	})
+	ev, err := s.newEvent(p, typ, prev, seq, now)
 	if err != nil {
-		return fmt.Errorf("payments: encode event: %w", err)
+		return err
 	}
 	// uuid.UUID is a driver.Valuer, which pgx encodes through its text
 	// form; the 16 bytes go straight in.
@@ -169,6 +162,36 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, p *Payment, typ string,
 		return nil
 	}
 	return s.outbox.Enqueue(ctx, tx, msg)
+}
+
+// newEvent returns the event numbered seq for p, with its payload: the
+// webhook body, p as it is now.
+func (s *Service) newEvent(p *Payment, typ string, prev Status, seq int64, now time.Time) (Event, error) {
+	ev := Event{
+		ID:             uuid.New(),
+		PaymentID:      p.ID,
+		Sequence:       seq,
+		Type:           typ,
+		Status:         p.Status,
+		PreviousStatus: prev,
+		OccurredAt:     now,
+	}
+	s.present(p)
+	var err error
+	ev.Payload, err = json.Marshal(EventJSON{
+		PaymentID:      p.ID.String(),
+		Status:         p.Status,
+		EventID:        ev.ID.String(),
+		Type:           typ,
+		PreviousStatus: prev,
+		OccurredAt:     now.UTC(),
+		Sequence:       seq,
+		Payment:        p.JSON(),
+	})
+	if err != nil {
+		return ev, fmt.Errorf("payments: encode event: %w", err)
+	}
+	return ev, nil
 }
 
 // Events returns a payment's events in order, or ErrNotFound when there is

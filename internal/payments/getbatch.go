@@ -76,11 +76,12 @@ type getResult struct {
 
 // newGetBatcher returns a batcher of two queries at once (one on a pool
 // of fewer than 8 connections, to leave them to writes and jobs): one
-// keeps PostgreSQL busy while transientd decodes the other's rows. More
-// make the batches smaller for nothing: in the bench (32 readers, 2
-// cores), PostgreSQL spent 23 µs of CPU per read with 1 slot, 35 µs with
-// 2, and about 100 µs with 4 or without batching (bin/transient-dev bench
-// -only read; BenchmarkStoreGet compares them too).
+// keeps PostgreSQL busy while transientd decodes the other's rows, and
+// one slow query does not hold up every read. More slots make the
+// batches smaller, and PostgreSQL's cost per read grows with the number
+// of queries: in bin/transient-dev bench -only read (32 readers, 2 busy
+// cores) PostgreSQL spent 23 µs of CPU per read with 1 slot, 35–63 µs
+// with 2, 108 µs in one run with 4, and 142–215 µs without coalescing.
 func newGetBatcher(pool *pgxpool.Pool) *getBatcher {
 	slots := 1
 	if pool != nil && pool.Config().MaxConns >= 8 { // nil: a Service in a test that reads nothing

@@ -3,6 +3,7 @@ package payments
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -53,9 +54,22 @@ func BenchmarkStoreGet(b *testing.B) {
 		{"32 readers unbatched", 16, func(b *testing.B, id uuid.UUID) error { _, err := store.getOne(b.Context(), id); return err }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			store.reads.slots = 2
+			slots := 2
 			if strings.Contains(c.name, "slot") {
-				store.reads.slots = int(c.name[len("32 readers ")] - '0')
+				slots = int(c.name[len("32 readers ")] - '0')
+			}
+			// The previous case's batches may still be letting go.
+			for {
+				store.reads.mu.Lock()
+				idle := store.reads.running == 0
+				if idle {
+					store.reads.slots = slots
+				}
+				store.reads.mu.Unlock()
+				if idle {
+					break
+				}
+				time.Sleep(time.Millisecond)
 			}
 			b.ReportAllocs()
 			if c.readers == 0 {

@@ -68,9 +68,10 @@ func insertPayment(ctx context.Context, q querier, p *Payment) error {
 	return nil
 }
 
-// GetSQL is the statement Store.Get runs: it reads a payment and its
-// outputs in one statement, one row per output (one row with NULL outputs
-// when it has none), the read path's single round trip; $1 is the
+// GetSQL is the statement Store.Get runs for a read that finds a batch
+// slot free (reads that queue share a GetManySQL): it reads a payment and
+// its outputs in one statement, one row per output (one row with NULL
+// outputs when it has none), the read path's single round trip; $1 is the
 // payment's id. Its first columns are paymentColumns, qualified. It is
 // exported for the bench, which measures PostgreSQL on this same
 // statement as the limit of GET /payments/{id}.

@@ -26,11 +26,12 @@ const paymentColumns = `id, coin, amount, address, label, status, amount_receive
 // Store keeps payments and their outputs in PostgreSQL. Its methods return
 // domain errors (ErrNotFound, *Error), never driver errors for expected cases.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	reads *getBatcher // coalesces concurrent Gets
 }
 
 // NewStore returns a Store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, reads: newGetBatcher(pool)} }
 
 // querier is what both a pool and a transaction offer.
 type querier interface {
@@ -67,9 +68,10 @@ func insertPayment(ctx context.Context, q querier, p *Payment) error {
 	return nil
 }
 
-// GetSQL is the statement Store.Get runs: it reads a payment and its
-// outputs in one statement, one row per output (one row with NULL outputs
-// when it has none), the read path's single round trip; $1 is the
+// GetSQL is the statement Store.Get runs for a read that finds a batch
+// slot free (reads that queue share a GetManySQL): it reads a payment and
+// its outputs in one statement, one row per output (one row with NULL
+// outputs when it has none), the read path's single round trip; $1 is the
 // payment's id. Its first columns are paymentColumns, qualified. It is
 // exported for the bench, which measures PostgreSQL on this same
 // statement as the limit of GET /payments/{id}.
@@ -85,8 +87,8 @@ const GetSQL = `
 	WHERE p.id = $1
 	ORDER BY o.first_seen_at, o.txid, o.vout`
 
-// Get returns the payment with its outputs, or ErrNotFound.
-func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Payment, error) {
+// getOne is Store.Get for one read alone: GetSQL, on the caller's context.
+func (s *Store) getOne(ctx context.Context, id uuid.UUID) (*Payment, error) {
 	// [16]byte goes out as a binary uuid; uuid.UUID would go through its
 	// driver.Valuer as text, after pgx tried (and built errors for) the
 	// plans that do not fit it.
@@ -135,9 +137,7 @@ func readGet(rows pgx.Rows, raw bool) (_ *Payment, found bool, _ error) {
 		}
 		ps = sc.ps
 		if sc.txid != nil {
-			outputs = append(outputs, Output{TxID: *sc.txid, Vout: uint32(*sc.vout), Amount: Amount(*sc.amount), Confirmations: *sc.confs,
-				Conflicted: *sc.conflicted, Replaceable: *sc.replaceable, BlockHash: sc.blockHash, BlockHeight: sc.blockHeight,
-				FirstSeenAt: *sc.firstSeen, ReceivedAt: *sc.received, UpdatedAt: *sc.updated})
+			outputs = append(outputs, sc.output())
 		}
 	}
 	if err := rows.Err(); err != nil || !found {
@@ -170,6 +170,13 @@ func newGetScan() *getScan {
 	sc.dest = append(sc.ps.dest(), &sc.txid, &sc.vout, &sc.amount, &sc.confs, &sc.conflicted, &sc.replaceable,
 		&sc.blockHash, &sc.blockHeight, &sc.firstSeen, &sc.received, &sc.updated)
 	return sc
+}
+
+// output returns the output of a scanned row that has one (txid set).
+func (sc *getScan) output() Output {
+	return Output{TxID: *sc.txid, Vout: uint32(*sc.vout), Amount: Amount(*sc.amount), Confirmations: *sc.confs,
+		Conflicted: *sc.conflicted, Replaceable: *sc.replaceable, BlockHash: sc.blockHash, BlockHeight: sc.blockHeight,
+		FirstSeenAt: *sc.firstSeen, ReceivedAt: *sc.received, UpdatedAt: *sc.updated}
 }
 
 // getPayment reads one payment and its outputs through q, locking the

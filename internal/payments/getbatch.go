@@ -1,0 +1,326 @@
+package payments
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// GetManySQL is GetSQL for many payments at once: $1 is an array of ids,
+// and the rows of one payment come together (ORDER BY p.id), its outputs
+// in GetSQL's order. Its columns are GetSQL's, so a row decodes the same
+// way (decodeGetRow). Store.Get runs it for the reads that queued while
+// other reads' queries were in flight (getBatcher); the bench's limit
+// still measures GetSQL, one id per statement.
+const GetManySQL = `
+	SELECT p.id, p.coin, p.amount, p.address, p.label, p.status, p.amount_received, p.amount_confirmed,
+		p.overpaid, p.paid_late, p.confirmations_required, p.tolerance_bp, p.expires_at, p.pending_since,
+		coalesce(p.order_id, ''), p.metadata, p.created_at, p.updated_at, coalesce(p.callback_url, ''),
+		coalesce(p.redirect_url, ''), p.settle_confirmations, p.settled, p.monitoring_window_seconds,
+		coalesce(p.api, ''),
+		o.txid, o.vout, o.amount, o.confirmations, o.conflicted, o.replaceable,
+		coalesce(o.block_hash, ''), coalesce(o.block_height, 0), o.first_seen_at, o.received_at, o.updated_at
+	FROM payments p LEFT JOIN payment_outputs o ON o.payment_id = p.id
+	WHERE p.id = ANY($1)
+	ORDER BY p.id, o.first_seen_at, o.txid, o.vout`
+
+const (
+	// maxGetBatch is the most reads one GetManySQL answers.
+	maxGetBatch = 64
+	// getBatchTimeout bounds a batch query when one of its readers has no
+	// deadline of its own (see getBatcher.run).
+	getBatchTimeout = 30 * time.Second
+)
+
+// getBatcher coalesces concurrent Store.Get calls. A read that finds
+// fewer than slots queries in flight runs at once, alone, with GetSQL and
+// its own context: an idle gateway adds no wait to a read. A read that
+// finds every slot busy queues; when a query ends and reads are queued,
+// its slot goes to a goroutine that answers up to maxGetBatch of them
+// with one GetManySQL, and again while any are queued, so PostgreSQL and
+// pgx do one round trip for many reads. At most slots queries run at
+// once, whatever the number of readers.
+//
+// A queued read only joins a query taken from the queue after it was
+// queued, so it never joins one already in flight: a read sees every
+// write committed before it was asked for.
+type getBatcher struct {
+	pool  *pgxpool.Pool
+	slots int
+
+	mu      sync.Mutex
+	running int        // queries in flight (slots held)
+	queue   []*getCall // reads waiting for a slot, oldest first
+}
+
+// getCall is a queued read.
+type getCall struct {
+	id       [16]byte
+	deadline time.Time // zero: none
+	done     chan getResult
+	gone     atomic.Bool // its caller stopped waiting
+}
+
+type getResult struct {
+	p   *Payment
+	err error
+}
+
+// newGetBatcher returns a batcher of two queries at once (one on a pool
+// of fewer than 8 connections, to leave them to writes and jobs): one
+// keeps PostgreSQL busy while transientd decodes the other's rows, and
+// one slow query does not hold up every read. More slots make the
+// batches smaller, and PostgreSQL's cost per read grows with the number
+// of queries: in bin/transient-dev bench -only read (32 readers, 2 busy
+// cores) PostgreSQL spent 23 µs of CPU per read with 1 slot, 35–63 µs
+// with 2, 108 µs in one run with 4, and 142–215 µs without coalescing.
+func newGetBatcher(pool *pgxpool.Pool) *getBatcher {
+	slots := 1
+	if pool != nil && pool.Config().MaxConns >= 8 { // nil: a Service in a test that reads nothing
+		slots = 2
+	}
+	return &getBatcher{pool: pool, slots: slots}
+}
+
+// Get returns the payment with its outputs, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Payment, error) {
+	b := s.reads
+	b.mu.Lock()
+	if b.running < b.slots {
+		b.running++
+		b.mu.Unlock()
+		defer b.release()
+		return s.getOne(ctx, id)
+	}
+	c := &getCall{id: id, done: make(chan getResult, 1)}
+	c.deadline, _ = ctx.Deadline()
+	b.queue = append(b.queue, c)
+	b.mu.Unlock()
+	select {
+	case r := <-c.done:
+		return r.p, r.err
+	case <-ctx.Done():
+		c.gone.Store(true)
+		return nil, fmt.Errorf("payments: get %s: %w", id, ctx.Err())
+	}
+}
+
+// release ends a query's hold on its slot: the slot goes to the reads
+// queued meanwhile, if any, in a goroutine of their own so that the
+// caller that ran the query returns now.
+func (b *getBatcher) release() {
+	b.mu.Lock()
+	queued := len(b.queue) > 0
+	if !queued {
+		b.running--
+	}
+	b.mu.Unlock()
+	if queued {
+		go b.drain()
+	}
+}
+
+// drain holds a slot and answers queued reads, a batch at a time, until
+// none is queued.
+func (b *getBatcher) drain() {
+	for {
+		b.mu.Lock()
+		calls := b.take()
+		if len(calls) == 0 {
+			b.running--
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		b.run(calls)
+	}
+}
+
+// take removes up to maxGetBatch reads from the queue, oldest first,
+// dropping those whose callers have gone. b.mu is held.
+func (b *getBatcher) take() []*getCall {
+	var calls []*getCall
+	n := 0
+	for n < len(b.queue) && len(calls) < maxGetBatch {
+		if c := b.queue[n]; !c.gone.Load() {
+			calls = append(calls, c)
+		}
+		n++
+	}
+	rest := copy(b.queue, b.queue[n:])
+	clear(b.queue[rest:])
+	b.queue = b.queue[:rest]
+	return calls
+}
+
+// run answers calls with one GetManySQL. Every call gets a result.
+func (b *getBatcher) run(calls []*getCall) {
+	// The query serves many callers, so it runs on none's context. Its
+	// deadline is the latest of theirs: no caller waits past its own
+	// (it returns on its context), so a later answer would serve nobody,
+	// while an earlier one would fail a caller that is still willing to
+	// wait. A caller without a deadline (a job, a test) gets
+	// getBatchTimeout, the API's default request timeout, so that a
+	// database that stops answering cannot hold the slot for ever.
+	var deadline time.Time
+	for _, c := range calls {
+		d := c.deadline
+		if d.IsZero() {
+			d = time.Now().Add(getBatchTimeout)
+		}
+		if d.After(deadline) {
+			deadline = d
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+
+	slices.SortFunc(calls, func(x, y *getCall) int { return bytes.Compare(x.id[:], y.id[:]) })
+	ids := make([][16]byte, 0, len(calls))
+	for _, c := range calls {
+		if len(ids) == 0 || ids[len(ids)-1] != c.id {
+			ids = append(ids, c.id)
+		}
+	}
+	answered := make([]bool, len(calls))
+	// rest answers every call not answered yet: with err, or ErrNotFound.
+	rest := func(err error) {
+		if err == nil {
+			err = ErrNotFound
+		}
+		for i, c := range calls {
+			if !answered[i] {
+				answered[i] = true
+				c.done <- getResult{err: fmt.Errorf("payments: get %s: %w", uuid.UUID(c.id), err)}
+			}
+		}
+	}
+	defer func() {
+		// A panic in decoding must not take the gateway down, nor leave
+		// readers waiting.
+		if v := recover(); v != nil {
+			rest(fmt.Errorf("batch read panicked: %v", v))
+		}
+	}()
+	answer := func(id [16]byte, p *Payment, err error) {
+		// Matched by id, not by position: the order PostgreSQL sorts
+		// uuids in does not matter.
+		i, found := slices.BinarySearchFunc(calls, id, func(c *getCall, id [16]byte) int { return bytes.Compare(c.id[:], id[:]) })
+		if !found {
+			return
+		}
+		for first := true; i < len(calls) && calls[i].id == id; i++ {
+			if answered[i] {
+				continue
+			}
+			r := getResult{p: p}
+			if err != nil {
+				r = getResult{err: fmt.Errorf("payments: get %s: %w", uuid.UUID(id), err)}
+			} else if !first {
+				r.p = p.clone() // each caller may change its own
+			}
+			first = false
+			answered[i] = true
+			calls[i].done <- r
+		}
+	}
+
+	rows, err := b.pool.Query(ctx, GetManySQL, ids)
+	if err != nil {
+		rest(err)
+		return
+	}
+	defer rows.Close() // also on a panic: the connection goes back
+	err = readGetMany(rows, answer)
+	rows.Close()
+	rest(err)
+}
+
+// readGetMany reads the rows of GetManySQL and calls answer once for each
+// payment they hold, with the payment and its outputs or with the error
+// of one of its rows, which leaves the other payments' readable. Its
+// error is one that stops the reading (rows.Err()): the payments not
+// answered yet are not known. Without raw columns (rawGetColumns) or
+// where decodeGetRow declines a row, the row is scanned as readGet does,
+// by a fresh getScan so that no payment shares a value with another.
+func readGetMany(rows pgx.Rows, answer func(id [16]byte, p *Payment, err error)) error {
+	fields := rows.FieldDescriptions()
+	raw := rawGetColumns(fields)
+	var (
+		cur     [16]byte
+		have    bool
+		ps      paymentScan
+		outputs []Output
+		rowErr  error
+		row     getRow
+	)
+	flush := func() {
+		if !have {
+			return
+		}
+		if rowErr != nil {
+			answer(cur, nil, rowErr)
+		} else {
+			p := ps.payment()
+			p.Outputs = outputs
+			answer(cur, p, nil)
+		}
+		have, outputs, rowErr = false, nil, nil
+	}
+	for rows.Next() {
+		v := rows.RawValues()
+		var id [16]byte
+		if raw && len(v) > 0 && len(v[0]) == 16 {
+			copy(id[:], v[0])
+		} else if len(v) == 0 || rows.Conn().TypeMap().Scan(fields[0].DataTypeOID, fields[0].Format, v[0], &id) != nil {
+			return fmt.Errorf("unreadable payment id in row %v", v)
+		}
+		if !have || id != cur {
+			flush()
+			cur, have = id, true
+		}
+		if rowErr != nil {
+			continue
+		}
+		if raw && decodeGetRow(v, &row) {
+			ps = row.ps
+			if row.hasOutput {
+				outputs = append(outputs, row.output)
+			}
+			continue
+		}
+		// As readGet, but with pgx.ScanRow: rows.Scan's error would
+		// close the rows, and the other payments with them.
+		sc := newGetScan()
+		if err := pgx.ScanRow(rows.Conn().TypeMap(), fields, v, sc.dest...); err != nil {
+			rowErr = err
+			continue
+		}
+		ps = sc.ps
+		if sc.txid != nil {
+			outputs = append(outputs, sc.output())
+		}
+	}
+	if err := rows.Err(); err != nil {
+		// The last payment's rows may not all have come.
+		return err
+	}
+	flush()
+	return nil
+}
+
+// clone returns a copy of p that shares nothing mutable with it.
+func (p *Payment) clone() *Payment {
+	q := *p
+	q.Outputs = slices.Clone(p.Outputs)
+	q.Metadata = bytes.Clone(p.Metadata)
+	return &q
+}

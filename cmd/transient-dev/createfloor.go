@@ -52,6 +52,10 @@ func (b *benchRun) createFloor(ctx context.Context, c int, insert func(n, c int)
 		SELECT $1, 'bench' || replace(gen_random_uuid()::text, '-', '') FROM generate_series(1, $2::int)`, devCoin, 2*(n+warm)); err != nil {
 		return fmt.Errorf("create floor: fill the pool: %w", err)
 	}
+	// The 64-connection levels leave up to 64 idle connections in the
+	// bench's own pool; with transientd's and these c they would pass
+	// PostgreSQL's default max_connections of 100 ("too many clients").
+	b.db.Reset()
 	cfg, err := pgxpool.ParseConfig(b.stack.dbURL)
 	if err != nil {
 		return err

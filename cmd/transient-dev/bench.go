@@ -1163,6 +1163,35 @@ func (b *benchRun) waitQueuesIdle(ctx context.Context, limit time.Duration) erro
 	}
 }
 
+// broadcast sends a pre-signed transaction to the node. A node whose RPC
+// work queue is full answers HTTP 500 "Work queue depth exceeded"
+// (coind.ErrUnavailable) without looking at the request: on a machine
+// where starting a process is slow, litecoind's walletnotify forks at 100
+// transactions a second stalled it for long enough to fill its queue of
+// 256. The send is then tried again until ctx ends; the time it waited
+// stays in the transaction's latency, which starts before the first try.
+// A retry answered "already in the mempool" (-27) means an earlier try
+// got through.
+func (b *benchRun) broadcast(ctx context.Context, hex string) error {
+	for retry := false; ; retry = true {
+		err := b.node.Call(ctx, "sendrawtransaction", []any{hex}, nil)
+		var rpcErr *coind.Error
+		if retry && errors.As(err, &rpcErr) && rpcErr.Code == rpcVerifyAlreadyInChain {
+			return nil
+		}
+		if !errors.Is(err, coind.ErrUnavailable) {
+			return err // nil too
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// rpcVerifyAlreadyInChain is the node's RPC_VERIFY_ALREADY_IN_CHAIN: the
+// transaction is already in the mempool or a block.
+const rpcVerifyAlreadyInChain = -27
+
 // e2eWorkload: pre-signed transactions broadcast at a steady rate; each
 // one's time from sendrawtransaction to its PENDING webhook at the
 // receiver.
@@ -1185,7 +1214,7 @@ func (b *benchRun) e2eWorkload(ctx context.Context, chain *chainPayments) error 
 					}
 					wg.Go(func() {
 						sent[i] = time.Now()
-						if err := b.node.Call(ctx, "sendrawtransaction", []any{tx.hex}, nil); err != nil {
+						if err := b.broadcast(ctx, tx.hex); err != nil {
 							mu.Lock()
 							sendErr = cmpErr(sendErr, err)
 							mu.Unlock()

@@ -217,19 +217,30 @@ func (b *getBatcher) run(calls []*getCall) {
 		if !found {
 			return
 		}
-		for first := true; i < len(calls) && calls[i].id == id; i++ {
-			if answered[i] {
+		// Every result is made before any is sent: a caller that has its
+		// payment changes it (Service.Get presents it), so p must not be
+		// read for a copy once it has gone to its first caller.
+		var results []getResult
+		j := i
+		for ; j < len(calls) && calls[j].id == id; j++ {
+			if answered[j] {
 				continue
 			}
 			r := getResult{p: p}
 			if err != nil {
 				r = getResult{err: fmt.Errorf("payments: get %s: %w", uuid.UUID(id), err)}
-			} else if !first {
+			} else if len(results) > 0 {
 				r.p = p.clone() // each caller may change its own
 			}
-			first = false
+			results = append(results, r)
+		}
+		for ; i < j; i++ {
+			if answered[i] {
+				continue
+			}
 			answered[i] = true
-			calls[i].done <- r
+			calls[i].done <- results[0]
+			results = results[1:]
 		}
 	}
 

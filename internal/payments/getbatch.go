@@ -20,15 +20,7 @@ import (
 // way (decodeGetRow). Store.Get runs it for the reads that queued while
 // other reads' queries were in flight (getBatcher); the bench's limit
 // still measures GetSQL, one id per statement.
-const GetManySQL = `
-	SELECT p.id, p.coin, p.amount, p.address, p.label, p.status, p.amount_received, p.amount_confirmed,
-		p.overpaid, p.paid_late, p.confirmations_required, p.tolerance_bp, p.expires_at, p.pending_since,
-		coalesce(p.order_id, ''), p.metadata, p.created_at, p.updated_at, coalesce(p.callback_url, ''),
-		coalesce(p.redirect_url, ''), p.settle_confirmations, p.settled, p.monitoring_window_seconds,
-		coalesce(p.api, ''),
-		o.txid, o.vout, o.amount, o.confirmations, o.conflicted, o.replaceable,
-		coalesce(o.block_hash, ''), coalesce(o.block_height, 0), o.first_seen_at, o.received_at, o.updated_at
-	FROM payments p LEFT JOIN payment_outputs o ON o.payment_id = p.id
+const GetManySQL = getSelectSQL + `
 	WHERE p.id = ANY($1)
 	ORDER BY p.id, o.first_seen_at, o.txid, o.vout`
 

@@ -75,7 +75,14 @@ func insertPayment(ctx context.Context, q querier, p *Payment) error {
 // payment's id. Its first columns are paymentColumns, qualified. It is
 // exported for the bench, which measures PostgreSQL on this same
 // statement as the limit of GET /payments/{id}.
-const GetSQL = `
+const GetSQL = getSelectSQL + `
+	WHERE p.id = $1
+	ORDER BY o.first_seen_at, o.txid, o.vout`
+
+// getSelectSQL is what GetSQL and GetManySQL read: a payment's columns
+// (paymentColumns, qualified) and its outputs', in the order getSQLTypes
+// lists them.
+const getSelectSQL = `
 	SELECT p.id, p.coin, p.amount, p.address, p.label, p.status, p.amount_received, p.amount_confirmed,
 		p.overpaid, p.paid_late, p.confirmations_required, p.tolerance_bp, p.expires_at, p.pending_since,
 		coalesce(p.order_id, ''), p.metadata, p.created_at, p.updated_at, coalesce(p.callback_url, ''),
@@ -83,9 +90,7 @@ const GetSQL = `
 		coalesce(p.api, ''),
 		o.txid, o.vout, o.amount, o.confirmations, o.conflicted, o.replaceable,
 		coalesce(o.block_hash, ''), coalesce(o.block_height, 0), o.first_seen_at, o.received_at, o.updated_at
-	FROM payments p LEFT JOIN payment_outputs o ON o.payment_id = p.id
-	WHERE p.id = $1
-	ORDER BY o.first_seen_at, o.txid, o.vout`
+	FROM payments p LEFT JOIN payment_outputs o ON o.payment_id = p.id`
 
 // getOne is Store.Get for one read alone: GetSQL, on the caller's context.
 func (s *Store) getOne(ctx context.Context, id uuid.UUID) (*Payment, error) {

@@ -415,15 +415,23 @@ func (w *watcher) relisten(ctx context.Context) (*pgx.Conn, error) {
 	}
 }
 
+// snapshot reads the events before the payment: an event committed
+// between the two reads is then in the payment read and printed again by
+// the next catch-up, never skipped. Read the other way round, a payment
+// read as PENDING with its PAID event's sequence stopped the watch from
+// ever seeing PAID (the catch-up asks for events after that sequence).
 func (w *watcher) snapshot(ctx context.Context) error {
-	p, err := w.svc.Get(ctx, w.id)
+	events, err := w.svc.Events(ctx, w.id)
 	if errors.Is(err, payments.ErrNotFound) {
 		return fmt.Errorf("no payment has the id %s", w.id)
 	}
 	if err != nil {
 		return err
 	}
-	events, err := w.svc.Events(ctx, w.id)
+	p, err := w.svc.Get(ctx, w.id)
+	if errors.Is(err, payments.ErrNotFound) {
+		return fmt.Errorf("no payment has the id %s", w.id)
+	}
 	if err != nil {
 		return err
 	}

@@ -8,11 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-
-	"github.com/transient-gateway/transient/internal/pgtest"
 )
 
 func TestBatcherGroupsConcurrentCalls(t *testing.T) {
@@ -139,12 +134,7 @@ func waitRunning[T any](t testing.TB, b *batcher[T]) {
 // from many callers at once through the running batchers: batches with
 // overlapping unique keys used to deadlock in PostgreSQL and fail hints.
 func TestConcurrentHintBatchesShareKeys(t *testing.T) {
-	pool := pgtest.NewPool(t)
-	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := NewService(pool, Config{Coins: []Coin{{Code: "LTC"}}, Jobs: jobs})
+	pool, svc := hintService(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = svc.Run(ctx); close(done) }()

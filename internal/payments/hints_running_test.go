@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -15,12 +16,7 @@ import (
 // what the hint announces (a confirmation, say). It is stored to run after
 // it, once, through both the direct and the batched path.
 func TestHintWhileItsJobRunsIsKept(t *testing.T) {
-	pool := pgtest.NewPool(t)
-	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := NewService(pool, Config{Coins: []Coin{{Code: "LTC"}}, Jobs: jobs})
+	pool, svc := hintService(t)
 	ctx := context.Background()
 	const txid = "69f1a9c8b0e0b0ab1a2c3a7e2a4a3c1f2a6bb2f2c8b3c9b0f1e2d3c4b5a69788"
 	hints := func() (available, running int, after []int64) {
@@ -83,12 +79,7 @@ func TestHintWhileItsJobRunsIsKept(t *testing.T) {
 // insert would lock and rewrite it); a hint whose job runs still gets its
 // follow-up, and one whose job has completed a job of its own.
 func TestQueuedHintSkipsTheInsert(t *testing.T) {
-	pool := pgtest.NewPool(t)
-	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := NewService(pool, Config{Coins: []Coin{{Code: "LTC"}}, Jobs: jobs})
+	pool, svc := hintService(t)
 	ctx := context.Background()
 	const txid = "79f1a9c8b0e0b0ab1a2c3a7e2a4a3c1f2a6bb2f2c8b3c9b0f1e2d3c4b5a69788"
 	hint := func() {
@@ -154,4 +145,16 @@ func TestQueuedHintSkipsTheInsert(t *testing.T) {
 	if len(got) != 3 || got[2].state != "available" || got[2].after != 0 {
 		t.Fatalf("a hint after its jobs completed: %+v, want a new job", got)
 	}
+}
+
+// hintService is a Service for LTC on a fresh database whose River client
+// only inserts, so the hint jobs it stores stay where the test puts them.
+func hintService(t *testing.T) (*pgxpool.Pool, *Service) {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool, NewService(pool, Config{Coins: []Coin{{Code: "LTC"}}, Jobs: jobs})
 }

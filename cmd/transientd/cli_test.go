@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -621,6 +622,54 @@ func TestPaymentsWatch(t *testing.T) {
 	defer cancel()
 	if r := cliContext(cctx, t, env, "payments", "watch", q.ID); r.err != nil || !strings.Contains(r.stdout, "UNPAID") {
 		t.Errorf("watch stopped by Ctrl-C: %v, %q", r.err, r.stdout)
+	}
+}
+
+// TestPaymentsWatchEventBetweenReads commits the payment's last event
+// between the snapshot's two reads, the moment that made a watch wait
+// forever when the payment was read first: its snapshot held the old
+// status with the new event's sequence, so no later event came. Read
+// events first, the watch sees PAID and ends.
+func TestPaymentsWatchEventBetweenReads(t *testing.T) {
+	node := sharedNode(t)
+	env := nodeEnv(t)
+	svc, pool := testService(t, env, "http://127.0.0.1:9/hook")
+	ctx := context.Background()
+	var p testPayment
+	if err := json.Unmarshal([]byte(cli(t, env, "payments", "create", "--currency", "LTC", "--amount", "0.2", "--json").must(t, "create")), &p); err != nil {
+		t.Fatal(err)
+	}
+	txid := must(node.Send(ctx, regtest.MinerWallet, p.PaymentAddress, 20_000_000, false))
+	if err := svc.ProcessTx(ctx, "LTC", txid); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	paid := false
+	w := &watcher{svc: svc, pool: pool, id: uuid.MustParse(p.ID), json: true, out: out, timeout: 5 * time.Second,
+		betweenReads: func(ctx context.Context) {
+			if _, err := node.Mine(ctx, 1); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := svc.ProcessTx(ctx, "LTC", txid); err != nil {
+				t.Error(err)
+				return
+			}
+			got, err := svc.Get(ctx, uuid.MustParse(p.ID))
+			paid = err == nil && got.Status == payments.StatusPaid
+		}}
+	if err := w.run(ctx); err != nil {
+		t.Fatalf("watch with PAID committed between its reads: %v\n%s", err, out.String())
+	}
+	if !paid {
+		t.Fatalf("the payment was not PAID after the block; the test did not put the event between the reads")
+	}
+	var snap map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out.String())), &snap); err != nil {
+		t.Fatalf("watch printed %q, want one snapshot line: %v", out.String(), err)
+	}
+	if snap["type"] != "snapshot" || snap["status"] != "PAID" {
+		t.Errorf("snapshot %v, want type snapshot and status PAID", snap)
 	}
 }
 

@@ -333,6 +333,9 @@ type watcher struct {
 	// snapshot, so a slow start never reads as a payment that stayed put;
 	// 0 waits forever.
 	timeout time.Duration
+	// betweenReads, when set, runs between the snapshot's two reads: a
+	// test commits an event there.
+	betweenReads func(context.Context)
 }
 
 // run prints the snapshot and then the events until the payment is final.
@@ -427,6 +430,9 @@ func (w *watcher) snapshot(ctx context.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if w.betweenReads != nil {
+		w.betweenReads(ctx)
 	}
 	p, err := w.svc.Get(ctx, w.id)
 	if errors.Is(err, payments.ErrNotFound) {

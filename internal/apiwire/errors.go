@@ -74,6 +74,9 @@ func Classify(err error) *Error {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused",
 			Message: "this idempotency key was used in the last 24 hours for a different request; " +
 				"repeat that request unchanged, or use a new key for a new payment"}
+	case errors.Is(err, payments.ErrIdempotencyClaimLost):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "idempotency_key_busy",
+			Message: "this request took too long and was not stored; repeat it with the same idempotency key"}
 	case errors.As(err, &nodeErr):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "coin_unavailable",
 			Message: fmt.Sprintf("the %s node is not answering; nothing was created, try again shortly", nodeErr.Coin)}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/transient-gateway/transient/internal/payments"
 )
 
 // TestClassifyDatabaseGone: the errors a pooled connection gives when
@@ -41,5 +43,15 @@ func TestClassifyDatabaseGone(t *testing.T) {
 				t.Errorf("got code %s, want database_unavailable", got.Code)
 			}
 		})
+	}
+}
+
+// TestClassifyClaimLost: a keyed creation that outlived its claim stored
+// nothing, and the shop must repeat it with the same key: a 503 that says
+// so, not a 500.
+func TestClassifyClaimLost(t *testing.T) {
+	got := Classify(fmt.Errorf("payments: idempotency key %q: %w", "k", payments.ErrIdempotencyClaimLost))
+	if got.Status != http.StatusServiceUnavailable || got.Code != "idempotency_key_busy" {
+		t.Errorf("got %d %s, want 503 idempotency_key_busy", got.Status, got.Code)
 	}
 }

@@ -29,6 +29,12 @@ var (
 	// last 24 hours for a different payment request. Nothing is created;
 	// the client must use a new key for a new request.
 	ErrIdempotencyMismatch = errors.New("payments: idempotency key already used for a different request")
+
+	// ErrIdempotencyClaimLost means a creation took longer than its claim
+	// on the idempotency key, which another request may have taken over;
+	// this one stored nothing. Repeating the request with the same key
+	// returns the payment the other request made, or makes it.
+	ErrIdempotencyClaimLost = errors.New("payments: the idempotency key's claim expired before the payment was stored")
 )
 
 // Error codes carried by *Error. They are part of the HTTP API: clients may

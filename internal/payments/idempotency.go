@@ -33,8 +33,15 @@ const (
 	// concurrent request holding its key has made the payment.
 	idempotencyPoll = 25 * time.Millisecond
 	// idempotencyClaimMargin is added to the node timeout to bound a claim:
-	// a claim older than that belongs to a request that died.
-	idempotencyClaimMargin = 30 * time.Second
+	// a claim older than that belongs to a request that died, and the next
+	// request with the key takes it over. The margin only has to cover the
+	// creation's statements after the node call: a holder slower than its
+	// claim stores nothing (its last statement checks the claim is still its
+	// own) and answers ErrIdempotencyClaimLost, so a short claim never makes
+	// two payments, while a long one kept a key whose holder was killed
+	// unusable for that long (30 s once, which a shop retrying through a
+	// crash storm could not get past).
+	idempotencyClaimMargin = 3 * time.Second
 	// idempotencyPruneBatch is how many expired keys one creation deletes.
 	idempotencyPruneBatch = 100
 )
@@ -99,7 +106,7 @@ func (s *Service) CreateOnce(ctx context.Context, key IdempotencyKey, req Create
 			return fmt.Errorf("payments: store idempotency key: %w", err)
 		}
 		if tag.RowsAffected() != 1 {
-			return fmt.Errorf("payments: idempotency key %q: %w", key.Key, errClaimLost)
+			return fmt.Errorf("payments: idempotency key %q: %w", key.Key, ErrIdempotencyClaimLost)
 		}
 		return nil
 	}
@@ -117,10 +124,6 @@ func (s *Service) CreateOnce(ctx context.Context, key IdempotencyKey, req Create
 	s.pruneIdempotencyKeys(ctx)
 	return p, true, nil
 }
-
-// errClaimLost means a creation took longer than its claim on the key,
-// which another request may have taken over; the payment is not stored.
-var errClaimLost = errors.New("claim expired before the payment was stored")
 
 // claimKey claims key for this request (nil, nil) or returns the payment
 // already made with it, waiting while a concurrent request holds a live

@@ -1,6 +1,7 @@
 package payments
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/transient-gateway/transient/internal/coind"
 )
@@ -110,6 +112,72 @@ func TestCreateOnceConcurrent(t *testing.T) {
 	}
 	if c := e.countPayments(); c != 1 {
 		t.Fatalf("%d payments stored, want 1", c)
+	}
+}
+
+// TestCreateOnceAfterTheHolderDied leaves a key claimed by a request whose
+// process died before it made the payment (the claim stays, nothing else):
+// the retry waits while the claim may still be live, and takes the key
+// over once the node timeout and 3 s have passed, not later.
+func TestCreateOnceAfterTheHolderDied(t *testing.T) {
+	e := newEnv(t)
+	key := IdempotencyKey{Scope: ScopeHTTP, Key: "died-" + uuid.NewString()}
+	req := CreateRequest{Coin: "LTC", Amount: amt("0.5")}
+	if existing, err := e.svc.claimKey(e.ctx, key, req.fingerprint(), uuid.New()); err != nil || existing != nil {
+		t.Fatalf("claim: %v, %v", existing, err)
+	}
+	// Within the claim the retry waits for the holder.
+	wait, cancel := context.WithTimeout(e.ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, _, err := e.svc.CreateOnce(wait, key, req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("retry while the claim is live: %v, want it to wait until its deadline", err)
+	}
+	// The claim of a dead holder ends RPC_TIMEOUT + 3 s after it was made
+	// (README, openapi.yaml).
+	e.clock.Advance(e.svc.cfg.NodeTimeout + 3*time.Second + time.Millisecond)
+	soon, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+	defer cancel()
+	p, created, err := e.svc.CreateOnce(soon, key, req)
+	if err != nil || !created || p == nil {
+		t.Fatalf("retry after the claim ended: created %v, %v", created, err)
+	}
+	if n := e.countPayments(); n != 1 {
+		t.Fatalf("%d payments stored, want 1", n)
+	}
+}
+
+// TestCreateOnceClaimLost makes a creation outlive its claim: a retry with
+// the key takes the key over and makes the payment while the first is
+// still storing its own. The first stores nothing and says so with
+// ErrIdempotencyClaimLost; one payment exists, the retry's.
+func TestCreateOnceClaimLost(t *testing.T) {
+	e := newEnv(t)
+	key := IdempotencyKey{Scope: ScopeHTTP, Key: "slow-" + uuid.NewString()}
+	var retry *Payment
+	slow := CreateRequest{Coin: "LTC", Amount: amt("0.75"), Attach: func(ctx context.Context, tx pgx.Tx, p *Payment) error {
+		e.clock.Advance(e.svc.cfg.NodeTimeout + 3*time.Second + time.Millisecond)
+		var (
+			created bool
+			err     error
+		)
+		retry, created, err = e.svc.CreateOnce(ctx, key, CreateRequest{Coin: "LTC", Amount: amt("0.75")})
+		if err != nil || !created {
+			t.Errorf("retry after the claim ended: created %v, %v", created, err)
+		}
+		return nil
+	}}
+	if _, _, err := e.svc.CreateOnce(e.ctx, key, slow); !errors.Is(err, ErrIdempotencyClaimLost) {
+		t.Fatalf("creation that outlived its claim: %v, want ErrIdempotencyClaimLost", err)
+	}
+	if retry == nil {
+		t.Fatal("the retry made no payment")
+	}
+	if n := e.countPayments(); n != 1 {
+		t.Fatalf("%d payments stored, want 1 (the retry's)", n)
+	}
+	again, created, err := e.svc.CreateOnce(e.ctx, key, CreateRequest{Coin: "LTC", Amount: amt("0.75")})
+	if err != nil || created || again.ID != retry.ID {
+		t.Fatalf("the key after both: %v created %v, %v; want the retry's payment %s", again, created, err, retry.ID)
 	}
 }
 

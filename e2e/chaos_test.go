@@ -206,9 +206,12 @@ func (c *chaos) mine(n int) {
 
 // storm kills a random running process with SIGKILL every 1–3 s and
 // starts it again at once (in the background, so the next kill need not
-// wait for the restart), until stop is closed; it then waits for the
-// restarts and returns how many kills it made.
-func (c *chaos) storm(stop <-chan struct{}) <-chan int {
+// wait for the restart), until the function it returns is called; that
+// waits for the restarts and returns how many kills were made. The test's
+// cleanup calls it too, before the processes are torn down, so a test
+// that fails midway leaves no restart behind to report after it ended.
+func (c *chaos) storm() (halt func() int) {
+	stop := make(chan struct{})
 	out := make(chan int, 1)
 	rng := rand.New(rand.NewPCG(c.rng.Uint64(), 2))
 	go func() {
@@ -245,7 +248,16 @@ func (c *chaos) storm(stop <-chan struct{}) <-chan int {
 			})
 		}
 	}()
-	return out
+	var (
+		once  sync.Once
+		kills int
+	)
+	halt = func() int {
+		once.Do(func() { close(stop); kills = <-out })
+		return kills
+	}
+	c.t.Cleanup(func() { halt() })
+	return halt
 }
 
 // hint tells a random process about a transaction, as walletnotify would;
@@ -532,8 +544,7 @@ func TestChaosCrashStorm(t *testing.T) {
 		db = startCluster(t).url()
 	}
 	c := newChaos(t, 3, db)
-	stop := make(chan struct{})
-	kills := c.storm(stop)
+	halt := c.storm()
 	start := time.Now()
 	for i := 0; i < minRounds || time.Since(start) < minStorm; i++ {
 		c.payRound(perRound)
@@ -542,8 +553,7 @@ func TestChaosCrashStorm(t *testing.T) {
 		}
 	}
 	c.mine(2)
-	close(stop)
-	n := <-kills
+	n := halt()
 	r := c.check(time.Minute)
 	t.Logf("crash storm: %d SIGKILLs over %s; %s", n, time.Since(start).Round(time.Second), r)
 	if n == 0 {

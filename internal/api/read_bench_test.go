@@ -53,3 +53,67 @@ func BenchmarkGetPaymentPublic(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGetPaymentHandler serves GET /payments/{id} without a key
+// straight through the API's handler, without a connection: the
+// middleware, the routing, the read, the JSON and the log line (to a
+// file), which is transientd's own work per read beside net/http's. Its
+// allocations per read are the figure to watch; its time includes the
+// database's.
+func BenchmarkGetPaymentHandler(b *testing.B) {
+	logFile, err := os.Create(filepath.Join(b.TempDir(), "log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer logFile.Close()
+	a := newAPIOn(b, nil, nil, func(_ *payments.Config, c *Config) {
+		c.Metrics = metrics.New()
+		c.Logger = slog.New(slog.NewTextHandler(logFile, nil))
+	})
+	id := uuid.New()
+	if _, err := a.pool.Exec(b.Context(), `INSERT INTO payments (id, coin, amount, address, confirmations_required, expires_at)
+		VALUES ($1, 'LTC', 150000000, 'rltc1qbenchaddress', 6, now() + interval '1 hour')`, id); err != nil {
+		b.Fatal(err)
+	}
+	h := a.srv.Config.Handler
+	path := "/payments/" + id.String()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			// As net/http's server hands it over: parsed, with a context,
+			// and no buffered reader of its own (httptest.NewRequest's).
+			r, err := http.NewRequestWithContext(b.Context(), http.MethodGet, path, nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			r.RequestURI = path
+			w := &discardResponse{header: make(http.Header, 8)}
+			h.ServeHTTP(w, r)
+			if w.status != http.StatusOK {
+				b.Errorf("status %d", w.status)
+				return
+			}
+		}
+	})
+}
+
+// discardResponse is a ResponseWriter that keeps the status alone.
+type discardResponse struct {
+	header http.Header
+	status int
+}
+
+func (w *discardResponse) Header() http.Header { return w.header }
+
+func (w *discardResponse) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *discardResponse) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return len(p), nil
+}

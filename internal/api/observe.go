@@ -33,9 +33,31 @@ func requestID(next http.Handler) http.Handler {
 			id = uuid.NewString()
 		}
 		w.Header().Set(RequestIDHeader, id)
-		ctx := context.WithValue(r.Context(), middleware.RequestIDKey, id)
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(&requestContext{Context: r.Context(), id: id}))
 	})
+}
+
+// requestContext carries a request's id and its requestInfo in one
+// context value, rather than two context.WithValue layers and two copies
+// of the request (GET /payments/{id} is served thousands of times a
+// second; each layer is an allocation and a copy of the http.Request).
+type requestContext struct {
+	context.Context
+	id   string // what middleware.GetReqID returns
+	info requestInfo
+}
+
+// Value answers the request id under chi's middleware.RequestIDKey and the
+// request's *requestInfo under requestInfoKey; any other key is the
+// parent's.
+func (c *requestContext) Value(key any) any {
+	switch key {
+	case middleware.RequestIDKey:
+		return c.id
+	case requestInfoKey{}:
+		return &c.info
+	}
+	return c.Context.Value(key)
 }
 
 // requestInfo collects, while a request is served, the fields its log line
@@ -53,8 +75,13 @@ type requestInfoKey struct{}
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &requestInfo{}
-		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+		// requestID has made the request's context, with room for the
+		// info; without it (a handler built some other way) it is added.
+		info, _ := r.Context().Value(requestInfoKey{}).(*requestInfo)
+		if info == nil {
+			info = &requestInfo{}
+			r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+		}
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		defer func() {
 			status := ww.Status()
@@ -62,7 +89,8 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				// The handler wrote nothing: net/http answers 200.
 				status = http.StatusOK
 			}
-			d := time.Since(start)
+			end := time.Now()
+			d := end.Sub(start)
 			route := ""
 			// The line's attributes, in order: the six every line has, then
 			// the payment or event id, the coin, the hash and the request
@@ -119,7 +147,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			// The record is made here rather than by Logger.LogAttrs, which
 			// would walk the stack for a source position that the line
 			// does not show (and that would name this function).
-			rec := slog.NewRecord(time.Now(), level, "request", 0)
+			rec := slog.NewRecord(end, level, "request", 0)
 			rec.AddAttrs(attrs...)
 			_ = h.Handle(ctx, rec)
 		}()

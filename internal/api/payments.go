@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -86,23 +87,48 @@ func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) error {
 // Payment: j}, the bytes writeJSON would write, through j's AppendJSON
 // rather than reflection (TestPaymentBodiesMatchWriteJSON).
 func writePublicPayment(w http.ResponseWriter, j payments.PublicPaymentJSON) {
-	buf, ok := j.AppendJSON(append(make([]byte, 0, 1024), `{"success":true,"payment":`...))
+	buf := paymentBuffers.Get().(*[]byte)
+	defer putPaymentBuffer(buf)
+	body, ok := j.AppendJSON(append((*buf)[:0], `{"success":true,"payment":`...))
 	if !ok {
 		writeJSON(w, http.StatusOK, publicPaymentResponse{Success: true, Payment: j})
 		return
 	}
-	writeBody(w, http.StatusOK, append(buf, "}\n"...))
+	body = append(body, "}\n"...)
+	writeBody(w, http.StatusOK, body)
+	*buf = body
 }
 
 // writePayment answers status with apiwire.PaymentResponse{Success: true,
 // Payment: j} as writePublicPayment does.
 func writePayment(w http.ResponseWriter, status int, j payments.PaymentJSON) {
-	buf, ok := j.AppendJSON(append(make([]byte, 0, 1024), `{"success":true,"payment":`...))
+	buf := paymentBuffers.Get().(*[]byte)
+	defer putPaymentBuffer(buf)
+	body, ok := j.AppendJSON(append((*buf)[:0], `{"success":true,"payment":`...))
 	if !ok {
 		writeJSON(w, status, apiwire.PaymentResponse{Success: true, Payment: j})
 		return
 	}
-	writeBody(w, status, append(buf, "}\n"...))
+	body = append(body, "}\n"...)
+	writeBody(w, status, body)
+	*buf = body
+}
+
+// paymentBuffers holds the buffers payment answers are encoded into: the
+// body is copied into the connection's buffer by Write, so a buffer can
+// serve the next answer, and a read does not leave a kilobyte for the
+// garbage collector.
+var paymentBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 2048)
+	return &b
+}}
+
+// putPaymentBuffer returns buf to paymentBuffers, unless an unusual payment
+// (hundreds of outputs) grew it past what is worth keeping.
+func putPaymentBuffer(buf *[]byte) {
+	if cap(*buf) <= 64<<10 {
+		paymentBuffers.Put(buf)
+	}
 }
 
 // loadPayment reads the payment named by the {id} path parameter.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/transient-gateway/transient/internal/coind"
 	"github.com/transient-gateway/transient/internal/regtest"
@@ -143,5 +144,56 @@ func TestGetNewAddressesLitecoind(t *testing.T) {
 	}
 	if err := c.Call(t.Context(), "getaddressinfo", []any{addrs[0]}, &labelled); err != nil || !slices.Equal(labelled.Labels, []string{"order-7"}) {
 		t.Fatalf("labels of %s: %v, %v; want [order-7]", addrs[0], labelled.Labels, err)
+	}
+}
+
+// TestGetNewAddressEachLitecoind: one batch request makes an address per
+// label, each with its own label in the wallet; a call the node refuses
+// ("*" is no label on Litecoin Core 0.21) fails alone; a node that is down
+// fails the request as a whole with ErrUnavailable.
+func TestGetNewAddressEachLitecoind(t *testing.T) {
+	t.Parallel()
+	n := regtest.StartT(t, regtest.Options{})
+	var batches atomic.Int32
+	c, err := coind.New(coind.Config{URL: n.URL(regtest.MerchantWallet), Observe: func(method string, _ time.Duration, _ error) {
+		if method == "batch:getnewaddress" {
+			batches.Add(1)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close) // before the node stops: it waits for idle connections
+	labels := []string{"order-1", "*", "order-3", ""}
+	addrs, errs, err := c.GetNewAddressEach(t.Context(), labels)
+	if err != nil || len(addrs) != len(labels) || len(errs) != len(labels) || batches.Load() != 1 {
+		t.Fatalf("GetNewAddressEach: %v, %v, %v in %d batch requests; want %d answers in one", addrs, errs, err, batches.Load(), len(labels))
+	}
+	var rpcErr *coind.Error
+	if !errors.As(errs[1], &rpcErr) || rpcErr.Code != -11 || addrs[1] != "" {
+		t.Errorf("call with label \"*\": %q, %v; want the node's -11 alone", addrs[1], errs[1])
+	}
+	for _, i := range []int{0, 2, 3} {
+		var info struct {
+			IsMine bool     `json:"ismine"`
+			Labels []string `json:"labels"`
+		}
+		if errs[i] != nil {
+			t.Fatalf("call %d (label %q): %v", i, labels[i], errs[i])
+		}
+		if err := c.Call(t.Context(), "getaddressinfo", []any{addrs[i]}, &info); err != nil || !info.IsMine || !slices.Equal(info.Labels, []string{labels[i]}) {
+			t.Errorf("getaddressinfo %s: %+v, %v; want the wallet's, labelled %q", addrs[i], info, err, labels[i])
+		}
+	}
+	if addrs[0] == addrs[2] || addrs[2] == addrs[3] || addrs[0] == addrs[3] {
+		t.Errorf("addresses %v are not distinct", addrs)
+	}
+
+	down, err := coind.New(coind.Config{URL: "http://u:p@" + freeClosedPort(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addrs, errs, err := down.GetNewAddressEach(t.Context(), labels); addrs != nil || errs != nil || !errors.Is(err, coind.ErrUnavailable) {
+		t.Fatalf("node down: %v, %v, %v; want no answer and ErrUnavailable", addrs, errs, err)
 	}
 }

@@ -231,6 +231,32 @@ func (c *Client) GetNewAddresses(ctx context.Context, n int, label string) ([]st
 	return addrs, first
 }
 
+// GetNewAddressEach makes one new address for each of labels, in one HTTP
+// request (a JSON-RPC batch: call i is GetNewAddress's call with
+// labels[i]). It returns the addresses by call, with one error per call
+// (nil where the call made its address), or a single error, and no
+// address, when the request as a whole failed: the calls of a batch get
+// the same transport errors as one call would.
+func (c *Client) GetNewAddressEach(ctx context.Context, labels []string) ([]string, []error, error) {
+	params := make([][]any, len(labels))
+	out := make([]string, len(labels))
+	results := make([]any, len(labels))
+	for i, label := range labels {
+		params[i] = []any{label}
+		results[i] = &out[i]
+	}
+	errs, err := c.callBatch(ctx, "getnewaddress", params, results)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, e := range errs {
+		if e == nil && out[i] == "" {
+			errs[i] = fmt.Errorf("coind: getnewaddress: the node answered no address")
+		}
+	}
+	return out, errs, nil
+}
+
 // SetLabel sets the label of an address of the wallet: setlabel on
 // Litecoin/Bitcoin Core, setaccount (the account API) on Dogecoin Core 1.14.
 func (c *Client) SetLabel(ctx context.Context, address, label string) error {

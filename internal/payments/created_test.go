@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -612,5 +613,103 @@ func TestCreateFromPoolInOneStatement(t *testing.T) {
 	}
 	if got := w.pooled(); !slices.Equal(got, []string{"plain1"}) {
 		t.Fatalf("pool after a refused creation %v, want [plain1]", got)
+	}
+}
+
+// sameAddress is a node that gives every payment one address.
+type sameAddress struct{ Node }
+
+func (sameAddress) GetNewAddress(context.Context, string) (string, error) {
+	return "rltc1qsameaddress", nil
+}
+
+// TestCreateFromNodeInOneStatement: with the pool off, created events not
+// delivered to the webhook URL and every hook an AttachedCreatedHook, a
+// payment created without Attach is stored with its created event in one
+// statement (createSQL), no hook asked, with the same rows and the same
+// body as the transaction stores for the same request with an Attach; an
+// address a payment has already fails with ErrAddressReused and stores
+// nothing.
+func TestCreateFromNodeInOneStatement(t *testing.T) {
+	w := newCreatedWorld(t)
+	hook := attachedHook{&createdHook{}}
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	cfg := Config{Coins: []Coin{w.svc.coins["LTC"]}, Outbox: w.outbox, Jobs: w.jobs,
+		Now: func() time.Time { return at }, MonitoringWindow: time.Hour}
+	svc := NewService(w.pool, cfg)
+	svc.AddEventHook(hook)
+	if !svc.quietCreated() {
+		t.Fatal("created events off and an AttachedCreatedHook: quietCreated is false")
+	}
+
+	req := CreateRequest{Coin: "LTC", Amount: amt("1.5"), Label: "order-9", OrderID: "o-1",
+		Metadata: json.RawMessage(`{"note": "<a & b>", "n": 1}`), ExpiresIn: time.Hour,
+		RedirectURL: "https://shop.example/thanks?o=1"}
+	one, err := svc.Create(w.ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls := hook.calls(one.ID); len(calls) != 0 {
+		t.Fatalf("hook asked about a payment created without Attach: %+v (the transaction, not one statement)", calls)
+	}
+	req.Attach = attachNote("tx")
+	two, err := svc.Create(w.ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls := hook.calls(two.ID); len(calls) != 1 || calls[0].typ != EventCreated || calls[0].note != "tx" {
+		t.Fatalf("hook calls for a payment created with Attach: %+v, want the created event seeing note \"tx\"", calls)
+	}
+
+	// The rows, but for the ids and the address, are the same both ways;
+	// each body is what encoding the event with its payment gives.
+	row := func(p *Payment) (payment, event string, ev Event) {
+		t.Helper()
+		if err := w.pool.QueryRow(w.ctx, `
+			SELECT (SELECT (to_jsonb(p) - 'id' - 'address')::text FROM payments p WHERE id = $1),
+				(SELECT (to_jsonb(e) - 'id' - 'payment_id' - 'payload')::text FROM payment_events e WHERE payment_id = $1)`,
+			p.ID).Scan(&payment, &event); err != nil {
+			t.Fatal(err)
+		}
+		events, err := svc.Events(w.ctx, p.ID)
+		if err != nil || len(events) != 1 {
+			t.Fatalf("events of %s: %+v (%v), want the created event alone", p.ID, events, err)
+		}
+		ev = events[0]
+		want, err := json.Marshal(EventJSON{PaymentID: p.ID.String(), Status: StatusUnpaid, EventID: ev.ID.String(),
+			Type: EventCreated, OccurredAt: p.CreatedAt.UTC(), Sequence: 1, Payment: p.JSON()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(ev.Payload) != string(want) {
+			t.Fatalf("created event body\n%s\nwant\n%s", ev.Payload, want)
+		}
+		return payment, event, ev
+	}
+	p1, e1, ev1 := row(one)
+	p2, e2, _ := row(two)
+	if p1 != p2 || e1 != e2 {
+		t.Fatalf("one statement stored\n%s\n%s\nthe transaction\n%s\n%s", p1, e1, p2, e2)
+	}
+	if !strings.Contains(string(ev1.Payload), one.Address) || one.Address == two.Address {
+		t.Fatalf("payments got %s and %s; body %s", one.Address, two.Address, ev1.Payload)
+	}
+	w.expectNoNotification("the created events")
+
+	same := cfg
+	same.Coins = []Coin{{Code: "LTC", Node: sameAddress{}, Confirmations: 2, URIScheme: "litecoin"}}
+	reuse := NewService(w.pool, same)
+	reuse.AddEventHook(hook)
+	first, err := reuse.Create(w.ctx, CreateRequest{Coin: "LTC", Amount: amt("1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reuse.Create(w.ctx, CreateRequest{Coin: "LTC", Amount: amt("1")}); !errors.Is(err, ErrAddressReused) {
+		t.Fatalf("second payment on %s: %v, want ErrAddressReused", first.Address, err)
+	}
+	var payments, events int
+	if err := w.pool.QueryRow(w.ctx, `SELECT (SELECT count(*) FROM payments), (SELECT count(*) FROM payment_events)`).
+		Scan(&payments, &events); err != nil || payments != 3 || events != 3 {
+		t.Fatalf("%d payments and %d events stored (%v), want 3 and 3: nothing for the refused payment", payments, events, err)
 	}
 }

@@ -147,6 +147,11 @@ type Service struct {
 	// node across every batch, refresh and catch-up running at once.
 	nodeSlots map[string]chan struct{}
 
+	// addrBatch coalesces, per coin, the getnewaddress calls of concurrent
+	// creations (nil for a coin whose node cannot batch, or that never asks
+	// its node).
+	addrBatch map[string]*addressBatcher
+
 	addrs     PoolConfig
 	poolWake  chan struct{}
 	poolBatch map[string]*atomic.Int32 // per coin: the next refill batch size
@@ -183,6 +188,7 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 	s.poolBatch = make(map[string]*atomic.Int32, len(cfg.Coins))
 	s.nodeSlots = make(map[string]chan struct{}, len(cfg.Coins))
 	s.rewatching = make(map[string]*atomic.Bool, len(cfg.Coins))
+	s.addrBatch = make(map[string]*addressBatcher, len(cfg.Coins))
 	for _, c := range cfg.Coins {
 		if c.MaxAmount <= 0 || c.MaxAmount > MaxAmount {
 			c.MaxAmount = DefaultMaxAmount(c.Code)
@@ -193,6 +199,9 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 		s.nodeSlots[c.Code] = make(chan struct{}, refreshConcurrency)
 		s.poolBatch[c.Code] = new(atomic.Int32)
 		s.poolBatch[c.Code].Store(int32(max(s.addrs.Batch/4, 1)))
+		if c.Derived == nil && c.Node != nil {
+			s.addrBatch[c.Code] = newAddressBatcher(c.Node, s.cfg.NodeTimeout)
+		}
 	}
 	slices.Sort(s.codes)
 	return s
@@ -318,7 +327,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Payment, erro
 	}
 	nodeCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	addr, err := coin.Node.GetNewAddress(nodeCtx, p.Label)
+	addr, err := s.newAddress(nodeCtx, coin, p.Label)
 	if err != nil {
 		return nil, &UnavailableError{Coin: coin.Code, Err: err}
 	}
@@ -329,15 +338,57 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Payment, erro
 	return s.created(ctx, p), nil
 }
 
+// newAddress asks coin's node for a new address labelled label, in a batch
+// with other creations' when some are in flight (addressBatcher).
+func (s *Service) newAddress(ctx context.Context, coin Coin, label string) (string, error) {
+	if b := s.addrBatch[coin.Code]; b != nil {
+		return b.newAddress(ctx, label)
+	}
+	return coin.Node.GetNewAddress(ctx, label)
+}
+
 // insert stores p with the address it has, then runs attach and writes the
-// created event, in one transaction: all of them are stored or none.
+// created event, in one transaction: all of them are stored or none. When
+// there is no attach and nothing else for the transaction to do
+// (quietCreated), the payment and its event are one statement instead
+// (createSQL).
 func (s *Service) insert(ctx context.Context, p *Payment, attach func(context.Context, pgx.Tx, *Payment) error) error {
+	if attach == nil && s.quietCreated() {
+		return s.insertCreated(ctx, p)
+	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := insertPayment(ctx, tx, p); err != nil {
 			return err
 		}
 		return s.attachAndEmit(ctx, tx, p, attach)
 	})
+}
+
+// createSQL is insertPaymentSQL and the payment's created event in one
+// statement, so storing a payment whose address the node gave is one round
+// trip and one implicit transaction instead of four (BEGIN, payment, event,
+// COMMIT): a statement is atomic, and the event's foreign key is checked
+// at its end. The address is known before the statement, so the event's
+// payload ($20) is encoded with it, as the transaction would write it.
+const createSQL = `
+	WITH payment AS (` + insertPaymentSQL + `
+		RETURNING id)
+	INSERT INTO payment_events (id, payment_id, sequence, type, status, previous_status, occurred_at, payload)
+	SELECT $18, id, 1, $19, $6, '', $12, $20 FROM payment`
+
+// insertCreated stores p with the address it has and its created event in
+// one statement (createSQL).
+func (s *Service) insertCreated(ctx context.Context, p *Payment) error {
+	ev, err := s.newEvent(p, EventCreated, "", 1, p.CreatedAt)
+	if err != nil {
+		return err
+	}
+	metadata := p.Metadata
+	if len(metadata) == 0 {
+		metadata = json.RawMessage("{}")
+	}
+	_, err = s.pool.Exec(ctx, createSQL, insertPaymentArgs(p, metadata, [16]byte(ev.ID), EventCreated, ev.Payload)...)
+	return insertError(p, err)
 }
 
 // attachAndEmit runs attach (when not nil) on the payment just inserted in

@@ -49,15 +49,29 @@ func insertPayment(ctx context.Context, q querier, p *Payment) error {
 	if len(metadata) == 0 {
 		metadata = json.RawMessage("{}")
 	}
-	_, err := q.Exec(ctx, `
-		INSERT INTO payments (id, coin, amount, address, label, status, confirmations_required,
-			tolerance_bp, expires_at, order_id, metadata, created_at, updated_at, callback_url, redirect_url,
-			settle_confirmations, monitoring_window_seconds, api, event_sequence)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17, 1)`,
-		p.ID, p.Coin, int64(p.Amount), p.Address, p.Label, string(p.Status), p.Confirmations,
+	_, err := q.Exec(ctx, insertPaymentSQL, insertPaymentArgs(p, metadata)...)
+	return insertError(p, err)
+}
+
+// insertPaymentSQL inserts a payment with its address ($4), numbered for
+// its created event.
+const insertPaymentSQL = `
+	INSERT INTO payments (id, coin, amount, address, label, status, confirmations_required,
+		tolerance_bp, expires_at, order_id, metadata, created_at, updated_at, callback_url, redirect_url,
+		settle_confirmations, monitoring_window_seconds, api, event_sequence)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17, 1)`
+
+// insertPaymentArgs are insertPaymentSQL's arguments for p.
+func insertPaymentArgs(p *Payment, metadata json.RawMessage, more ...any) []any {
+	return append([]any{p.ID, p.Coin, int64(p.Amount), p.Address, p.Label, string(p.Status), p.Confirmations,
 		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), metadata, p.CreatedAt,
 		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations, windowSeconds(p.MonitoringWindow),
-		nullString(p.API))
+		nullString(p.API)}, more...)
+}
+
+// insertError is the error of a statement inserting p: an address that a
+// payment has already is ErrAddressReused.
+func insertError(p *Payment, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return fmt.Errorf("payments: insert %s: %w", p.Address, ErrAddressReused)

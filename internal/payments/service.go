@@ -148,6 +148,7 @@ type Service struct {
 	nodeSlots map[string]chan struct{}
 
 	addrs     PoolConfig
+	creates   map[string]*createBatcher // per pooled coin
 	poolWake  chan struct{}
 	poolBatch map[string]*atomic.Int32 // per coin: the next refill batch size
 	// rewatching is set per coin while a Rewatch started by CheckWatched
@@ -183,6 +184,7 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 	s.poolBatch = make(map[string]*atomic.Int32, len(cfg.Coins))
 	s.nodeSlots = make(map[string]chan struct{}, len(cfg.Coins))
 	s.rewatching = make(map[string]*atomic.Bool, len(cfg.Coins))
+	s.creates = make(map[string]*createBatcher, len(cfg.Coins))
 	for _, c := range cfg.Coins {
 		if c.MaxAmount <= 0 || c.MaxAmount > MaxAmount {
 			c.MaxAmount = DefaultMaxAmount(c.Code)
@@ -193,6 +195,9 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 		s.nodeSlots[c.Code] = make(chan struct{}, refreshConcurrency)
 		s.poolBatch[c.Code] = new(atomic.Int32)
 		s.poolBatch[c.Code].Store(int32(max(s.addrs.Batch/4, 1)))
+		if s.poolOn(c) {
+			s.creates[c.Code] = newCreateBatcher(pool)
+		}
 	}
 	slices.Sort(s.codes)
 	return s

@@ -37,9 +37,10 @@ func poolService(t *testing.T, pool *pgxpool.Pool) *Service {
 func countBatches(s *Service) *atomic.Int64 {
 	var n atomic.Int64
 	b := s.creates["LTC"]
+	store := b.store
 	b.store = func(ctx context.Context, pool *pgxpool.Pool, calls []*createCall) ([]createResult, error) {
 		n.Add(int64(len(calls)))
-		return runCreateBatch(ctx, pool, calls)
+		return store(ctx, pool, calls)
 	}
 	return &n
 }
@@ -347,8 +348,9 @@ func TestCreateBatchNotPlain(t *testing.T) {
 	fillPool(t, pool, addrs...)
 	b := s.creates["LTC"]
 	var failed atomic.Int32
+	store := b.store
 	b.store = func(ctx context.Context, pool *pgxpool.Pool, calls []*createCall) ([]createResult, error) {
-		r, err := runCreateBatch(ctx, pool, calls)
+		r, err := store(ctx, pool, calls)
 		if err != nil {
 			failed.Add(1)
 			// Nothing of the batch is stored.

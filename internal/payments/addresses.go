@@ -193,7 +193,7 @@ func (w *addressLabelWorker) Work(ctx context.Context, job *river.Job[AddressLab
 // false, storing nothing, when the pool is empty.
 func (s *Service) insertFromPool(ctx context.Context, p *Payment, attach func(context.Context, pgx.Tx, *Payment) error) (bool, error) {
 	if attach == nil && p.Label == "" && s.quietCreated() {
-		took, err := s.createFromPool(ctx, p)
+		took, err := s.createFromPoolBatched(ctx, p)
 		if !errors.Is(err, errNotPlain) {
 			return took, err
 		}
@@ -244,6 +244,15 @@ func (s *Service) quietCreated() bool {
 // p.Address. It reports false, storing nothing, when the pool is empty,
 // and errNotPlain when the address taken needs the usual way.
 func (s *Service) createFromPool(ctx context.Context, p *Payment) (bool, error) {
+	args, err := s.createFromPoolArgs(p)
+	if err != nil {
+		return false, err
+	}
+	return scanCreated(s.pool.QueryRow(ctx, createFromPoolSQL, args...), p)
+}
+
+// createFromPoolArgs returns the arguments of createFromPoolSQL for p.
+func (s *Service) createFromPoolArgs(p *Payment) ([]any, error) {
 	// A token no payload can hold otherwise: 122 random bits, drawn after
 	// everything the shop sent was read.
 	id := uuid.New()
@@ -252,27 +261,40 @@ func (s *Service) createFromPool(ctx context.Context, p *Payment) (bool, error) 
 	ev, err := s.newEvent(p, EventCreated, "", 1, p.CreatedAt)
 	p.Address, p.URI = "", ""
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	metadata := p.Metadata
 	if len(metadata) == 0 {
 		metadata = []byte("{}")
 	}
-	err = s.pool.QueryRow(ctx, createFromPoolSQL, [16]byte(p.ID), p.Coin, int64(p.Amount), p.Label, string(p.Status), p.Confirmations,
+	return []any{[16]byte(p.ID), p.Coin, int64(p.Amount), p.Label, string(p.Status), p.Confirmations,
 		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), metadata, p.CreatedAt,
 		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations, windowSeconds(p.MonitoringWindow),
-		nullString(p.API), [16]byte(ev.ID), EventCreated, string(ev.Payload), token).Scan(&p.Address)
+		nullString(p.API), [16]byte(ev.ID), EventCreated, string(ev.Payload), token}, nil
+}
+
+// scanCreated reads the answer to one createFromPoolSQL into p.Address:
+// false when the pool was empty, errNotPlain when the address taken
+// needs the usual way.
+func scanCreated(row pgx.Row, p *Payment) (bool, error) {
+	err := row.Scan(&p.Address)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23502" && pgErr.TableName == "payment_events" && pgErr.ColumnName == "payload" {
+	if isNotPlain(err) {
 		return false, errNotPlain
 	}
 	if err != nil {
 		return false, fmt.Errorf("payments: create from the address pool: %w", err)
 	}
 	return true, nil
+}
+
+// isNotPlain reports whether err is createFromPoolSQL's refusal of an
+// address that is not plain letters and digits.
+func isNotPlain(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23502" && pgErr.TableName == "payment_events" && pgErr.ColumnName == "payload"
 }
 
 // takeInto inserts p with the oldest pooled address of its coin through q

@@ -153,6 +153,7 @@ type Service struct {
 	addrBatch map[string]*addressBatcher
 
 	addrs     PoolConfig
+	creates   map[string]*createBatcher // per pooled coin
 	poolWake  chan struct{}
 	poolBatch map[string]*atomic.Int32 // per coin: the next refill batch size
 	// rewatching is set per coin while a Rewatch started by CheckWatched
@@ -189,6 +190,7 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 	s.nodeSlots = make(map[string]chan struct{}, len(cfg.Coins))
 	s.rewatching = make(map[string]*atomic.Bool, len(cfg.Coins))
 	s.addrBatch = make(map[string]*addressBatcher, len(cfg.Coins))
+	s.creates = make(map[string]*createBatcher, len(cfg.Coins))
 	for _, c := range cfg.Coins {
 		if c.MaxAmount <= 0 || c.MaxAmount > MaxAmount {
 			c.MaxAmount = DefaultMaxAmount(c.Code)
@@ -201,6 +203,9 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 		s.poolBatch[c.Code].Store(int32(max(s.addrs.Batch/4, 1)))
 		if c.Derived == nil && c.Node != nil {
 			s.addrBatch[c.Code] = newAddressBatcher(c.Node, s.cfg.NodeTimeout)
+		}
+		if s.poolOn(c) {
+			s.creates[c.Code] = newCreateBatcher(pool)
 		}
 	}
 	slices.Sort(s.codes)

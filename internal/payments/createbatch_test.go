@@ -222,7 +222,7 @@ func TestCreateBatchTwoServices(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.MaxConns = 8 // two slots
+		cfg.MaxConns = 8
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)

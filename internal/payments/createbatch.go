@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,22 +39,17 @@ const (
 // transaction), on its caller's context, so that one create that needs
 // the usual way (errNotPlain) does not fail the others.
 type createBatcher struct {
-	pool  *pgxpool.Pool
-	slots int
+	coalescer[*createCall]
+	pool *pgxpool.Pool
 	// store stores a batch: runCreateMany (a test may wrap it).
 	store func(context.Context, *pgxpool.Pool, []*createCall) ([]createResult, error)
-
-	mu      sync.Mutex
-	running int           // statements or batches in flight (slots held)
-	queue   []*createCall // creates waiting for a slot, oldest first
 }
 
 // createCall is a queued create.
 type createCall struct {
-	args     []any // createFromPoolSQL's
-	deadline time.Time
-	done     chan createResult
-	gone     atomic.Bool // its caller stopped waiting
+	queued
+	args []any // createFromPoolSQL's
+	done chan createResult
 }
 
 // createResult answers a queued create: the address it got (took), none
@@ -80,7 +73,9 @@ type createResult struct {
 // 1.06–1.10 against 0.95–1.04, a lone create unchanged (0.32–0.35 against
 // 0.34–0.35). A lone create still runs at once: it finds nothing in flight.
 func newCreateBatcher(pool *pgxpool.Pool) *createBatcher {
-	return &createBatcher{pool: pool, slots: 1, store: runCreateMany}
+	b := &createBatcher{pool: pool, store: runCreateMany}
+	b.coalescer = coalescer[*createCall]{slots: 1, max: maxCreateBatch, runBatch: b.run}
+	return b
 }
 
 // createFromPoolBatched is createFromPool with p's statement coalesced
@@ -90,30 +85,21 @@ func (s *Service) createFromPoolBatched(ctx context.Context, p *Payment) (bool, 
 	if b == nil {
 		return s.createFromPool(ctx, p)
 	}
-	b.mu.Lock()
-	if b.running < b.slots {
-		b.running++
-		b.mu.Unlock()
+	if b.acquire() {
 		defer b.release()
 		return s.createFromPool(ctx, p)
 	}
-	b.mu.Unlock()
 	args, err := s.createFromPoolArgs(p)
 	if err != nil {
 		return false, err
 	}
 	c := &createCall{args: args, done: make(chan createResult, 1)}
 	c.deadline, _ = ctx.Deadline()
-	b.mu.Lock()
-	if b.running < b.slots {
+	if b.acquireOrQueue(c) {
 		// A slot came free while the arguments were made.
-		b.running++
-		b.mu.Unlock()
 		defer b.release()
 		return scanCreated(s.pool.QueryRow(ctx, createFromPoolSQL, args...), p)
 	}
-	b.queue = append(b.queue, c)
-	b.mu.Unlock()
 	select {
 	case r := <-c.done:
 		if r.retry != nil {
@@ -132,68 +118,9 @@ func (s *Service) createFromPoolBatched(ctx context.Context, p *Payment) (bool, 
 	}
 }
 
-// release ends a statement's hold on its slot: the slot goes to the
-// creates queued meanwhile, if any, in a goroutine of their own so that
-// the caller that ran the statement returns now.
-func (b *createBatcher) release() {
-	b.mu.Lock()
-	queued := len(b.queue) > 0
-	if !queued {
-		b.running--
-	}
-	b.mu.Unlock()
-	if queued {
-		go b.drain()
-	}
-}
-
-// drain holds a slot and stores queued creates, a batch at a time, until
-// none is queued.
-func (b *createBatcher) drain() {
-	for {
-		b.mu.Lock()
-		calls := b.take()
-		if len(calls) == 0 {
-			b.running--
-			b.mu.Unlock()
-			return
-		}
-		b.mu.Unlock()
-		b.run(calls)
-	}
-}
-
-// take removes up to maxCreateBatch creates from the queue, oldest first,
-// dropping those whose callers have gone. b.mu is held.
-func (b *createBatcher) take() []*createCall {
-	var calls []*createCall
-	n := 0
-	for n < len(b.queue) && len(calls) < maxCreateBatch {
-		if c := b.queue[n]; !c.gone.Load() {
-			calls = append(calls, c)
-		}
-		n++
-	}
-	rest := copy(b.queue, b.queue[n:])
-	clear(b.queue[rest:])
-	b.queue = b.queue[:rest]
-	return calls
-}
-
 // run stores calls in one batch. Every call gets one result.
 func (b *createBatcher) run(calls []*createCall) {
-	// As getBatcher.run: the batch serves many callers, so it runs on
-	// none's context, until the latest of their deadlines.
-	var deadline time.Time
-	for _, c := range calls {
-		d := c.deadline
-		if d.IsZero() {
-			d = time.Now().Add(createBatchTimeout)
-		}
-		if d.After(deadline) {
-			deadline = d
-		}
-	}
+	deadline := batchDeadline(calls, createBatchTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	answered := false

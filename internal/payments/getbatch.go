@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,33 +30,21 @@ const (
 	getBatchTimeout = 30 * time.Second
 )
 
-// getBatcher coalesces concurrent Store.Get calls. A read that finds
-// fewer than slots queries in flight runs at once, alone, with GetSQL and
-// its own context: an idle gateway adds no wait to a read. A read that
-// finds every slot busy queues; when a query ends and reads are queued,
-// its slot goes to a goroutine that answers up to maxGetBatch of them
-// with one GetManySQL, and again while any are queued, so PostgreSQL and
-// pgx do one round trip for many reads. At most slots queries run at
-// once, whatever the number of readers.
-//
-// A queued read only joins a query taken from the queue after it was
-// queued, so it never joins one already in flight: a read sees every
-// write committed before it was asked for.
+// getBatcher coalesces concurrent Store.Get calls (coalescer): a read
+// with fewer than slots queries in flight runs at once, alone, with
+// GetSQL; reads that find every slot busy queue, and the next free slot
+// answers up to maxGetBatch of them with one GetManySQL, so PostgreSQL and
+// pgx do one round trip for many reads.
 type getBatcher struct {
-	pool  *pgxpool.Pool
-	slots int
-
-	mu      sync.Mutex
-	running int        // queries in flight (slots held)
-	queue   []*getCall // reads waiting for a slot, oldest first
+	coalescer[*getCall]
+	pool *pgxpool.Pool
 }
 
 // getCall is a queued read.
 type getCall struct {
-	id       [16]byte
-	deadline time.Time // zero: none
-	done     chan getResult
-	gone     atomic.Bool // its caller stopped waiting
+	queued
+	id   [16]byte
+	done chan getResult
 }
 
 type getResult struct {
@@ -79,23 +65,25 @@ func newGetBatcher(pool *pgxpool.Pool) *getBatcher {
 	if pool != nil && pool.Config().MaxConns >= 8 { // nil: a Service in a test that reads nothing
 		slots = 2
 	}
-	return &getBatcher{pool: pool, slots: slots}
+	b := &getBatcher{pool: pool}
+	b.coalescer = coalescer[*getCall]{slots: slots, max: maxGetBatch, runBatch: b.run}
+	return b
 }
 
 // Get returns the payment with its outputs, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Payment, error) {
 	b := s.reads
-	b.mu.Lock()
-	if b.running < b.slots {
-		b.running++
-		b.mu.Unlock()
+	if b.acquire() {
 		defer b.release()
 		return s.getOne(ctx, id)
 	}
 	c := &getCall{id: id, done: make(chan getResult, 1)}
 	c.deadline, _ = ctx.Deadline()
-	b.queue = append(b.queue, c)
-	b.mu.Unlock()
+	if b.acquireOrQueue(c) {
+		// A slot came free meanwhile.
+		defer b.release()
+		return s.getOne(ctx, id)
+	}
 	select {
 	case r := <-c.done:
 		return r.p, r.err
@@ -105,73 +93,11 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Payment, error) {
 	}
 }
 
-// release ends a query's hold on its slot: the slot goes to the reads
-// queued meanwhile, if any, in a goroutine of their own so that the
-// caller that ran the query returns now.
-func (b *getBatcher) release() {
-	b.mu.Lock()
-	queued := len(b.queue) > 0
-	if !queued {
-		b.running--
-	}
-	b.mu.Unlock()
-	if queued {
-		go b.drain()
-	}
-}
-
-// drain holds a slot and answers queued reads, a batch at a time, until
-// none is queued.
-func (b *getBatcher) drain() {
-	for {
-		b.mu.Lock()
-		calls := b.take()
-		if len(calls) == 0 {
-			b.running--
-			b.mu.Unlock()
-			return
-		}
-		b.mu.Unlock()
-		b.run(calls)
-	}
-}
-
-// take removes up to maxGetBatch reads from the queue, oldest first,
-// dropping those whose callers have gone. b.mu is held.
-func (b *getBatcher) take() []*getCall {
-	var calls []*getCall
-	n := 0
-	for n < len(b.queue) && len(calls) < maxGetBatch {
-		if c := b.queue[n]; !c.gone.Load() {
-			calls = append(calls, c)
-		}
-		n++
-	}
-	rest := copy(b.queue, b.queue[n:])
-	clear(b.queue[rest:])
-	b.queue = b.queue[:rest]
-	return calls
-}
-
 // run answers calls with one GetManySQL. Every call gets a result.
 func (b *getBatcher) run(calls []*getCall) {
-	// The query serves many callers, so it runs on none's context. Its
-	// deadline is the latest of theirs: no caller waits past its own
-	// (it returns on its context), so a later answer would serve nobody,
-	// while an earlier one would fail a caller that is still willing to
-	// wait. A caller without a deadline (a job, a test) gets
-	// getBatchTimeout, the API's default request timeout, so that a
-	// database that stops answering cannot hold the slot for ever.
-	var deadline time.Time
-	for _, c := range calls {
-		d := c.deadline
-		if d.IsZero() {
-			d = time.Now().Add(getBatchTimeout)
-		}
-		if d.After(deadline) {
-			deadline = d
-		}
-	}
+	// A caller without a deadline counts as one of getBatchTimeout, the
+	// API's default request timeout.
+	deadline := batchDeadline(calls, getBatchTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 

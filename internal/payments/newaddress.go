@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -40,23 +38,19 @@ type addressBatchNode interface {
 // The pool's refill does not come here: it asks for its own batches
 // (NodeWallet).
 type addressBatcher struct {
+	coalescer[*addressCall]
 	node addressBatchNode
 	one  func(ctx context.Context, label string) (string, error)
 	// timeout bounds a batch whose callers have no deadline (the node
 	// timeout; Create always gives one).
 	timeout time.Duration
-
-	mu      sync.Mutex
-	running int            // requests in flight (slots held)
-	queue   []*addressCall // calls waiting for a slot, oldest first
 }
 
 // addressCall is a queued getnewaddress call.
 type addressCall struct {
-	label    string
-	deadline time.Time // zero: none
-	done     chan addressResult
-	gone     atomic.Bool // its caller stopped waiting
+	queued
+	label string
+	done  chan addressResult
 }
 
 type addressResult struct {
@@ -71,24 +65,26 @@ func newAddressBatcher(node Node, timeout time.Duration) *addressBatcher {
 	if !ok {
 		return nil
 	}
-	return &addressBatcher{node: b, one: node.GetNewAddress, timeout: timeout}
+	a := &addressBatcher{node: b, one: node.GetNewAddress, timeout: timeout}
+	a.coalescer = coalescer[*addressCall]{slots: addressSlots, max: maxAddressBatch, runBatch: a.run}
+	return a
 }
 
 // newAddress returns a new address of the coin's wallet labelled label:
 // alone when a slot is free, in a batch otherwise. Its errors are those
 // of GetNewAddress; a caller whose ctx ends returns at once.
 func (b *addressBatcher) newAddress(ctx context.Context, label string) (string, error) {
-	b.mu.Lock()
-	if b.running < addressSlots {
-		b.running++
-		b.mu.Unlock()
+	if b.acquire() {
 		defer b.release()
 		return b.one(ctx, label)
 	}
 	c := &addressCall{label: label, done: make(chan addressResult, 1)}
 	c.deadline, _ = ctx.Deadline()
-	b.queue = append(b.queue, c)
-	b.mu.Unlock()
+	if b.acquireOrQueue(c) {
+		// A slot came free meanwhile.
+		defer b.release()
+		return b.one(ctx, label)
+	}
 	select {
 	case r := <-c.done:
 		return r.addr, r.err
@@ -98,72 +94,10 @@ func (b *addressBatcher) newAddress(ctx context.Context, label string) (string, 
 	}
 }
 
-// release ends a request's hold on its slot: the slot goes to the calls
-// queued meanwhile, if any, in a goroutine of their own so that the
-// caller whose request ended returns now.
-func (b *addressBatcher) release() {
-	b.mu.Lock()
-	queued := len(b.queue) > 0
-	if !queued {
-		b.running--
-	}
-	b.mu.Unlock()
-	if queued {
-		go b.drain()
-	}
-}
-
-// drain holds a slot and sends queued calls, a batch at a time, until none
-// is queued.
-func (b *addressBatcher) drain() {
-	for {
-		b.mu.Lock()
-		calls := b.take()
-		if len(calls) == 0 {
-			b.running--
-			b.mu.Unlock()
-			return
-		}
-		b.mu.Unlock()
-		b.run(calls)
-	}
-}
-
-// take removes up to maxAddressBatch calls from the queue, oldest first,
-// dropping those whose callers have gone (no address is made for them).
-// b.mu is held.
-func (b *addressBatcher) take() []*addressCall {
-	var calls []*addressCall
-	n := 0
-	for n < len(b.queue) && len(calls) < maxAddressBatch {
-		if c := b.queue[n]; !c.gone.Load() {
-			calls = append(calls, c)
-		}
-		n++
-	}
-	rest := copy(b.queue, b.queue[n:])
-	clear(b.queue[rest:])
-	b.queue = b.queue[:rest]
-	return calls
-}
-
 // run sends calls as one batch. Every call gets a result: its address,
 // its own call's error, or the request's error.
 func (b *addressBatcher) run(calls []*addressCall) {
-	// The request serves many callers, so it runs on none's context. Its
-	// deadline is the latest of theirs: no caller waits past its own (it
-	// returns on its context), so a later answer would serve nobody, while
-	// an earlier one would fail a caller still willing to wait.
-	var deadline time.Time
-	for _, c := range calls {
-		d := c.deadline
-		if d.IsZero() {
-			d = time.Now().Add(b.timeout)
-		}
-		if d.After(deadline) {
-			deadline = d
-		}
-	}
+	deadline := batchDeadline(calls, b.timeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	labels := make([]string, len(calls))

@@ -1,0 +1,139 @@
+package payments
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// coalescer is what the batchers of reads (getBatcher), of creates from
+// the pool (createBatcher) and of getnewaddress calls (addressBatcher)
+// share: a few slots, one per statement or request in flight, and a queue
+// of calls waiting for one. A call that finds a slot free takes it and
+// runs alone, at once, on its own context, so an idle gateway adds no
+// wait. A call that finds every slot busy queues; when a slot is released
+// and calls are queued, the slot goes to a goroutine that runs up to max
+// of them as one batch (runBatch), and again while any are queued, so at
+// most slots statements or requests are in flight whatever the number of
+// callers.
+//
+// A queued call only joins a batch taken from the queue after it was
+// queued, never one already in flight: a read sees every write committed
+// before it was asked for.
+type coalescer[C queuedCall] struct {
+	slots int
+	max   int // the most calls in one batch
+	// runBatch answers every call of a batch, each through its own
+	// channel, and must not leave one unanswered (a panic included).
+	runBatch func([]C)
+
+	mu      sync.Mutex
+	running int // statements or requests in flight (slots held)
+	queue   []C // calls waiting for a slot, oldest first
+}
+
+// queued is the part of a queued call the coalescer reads.
+type queued struct {
+	deadline time.Time   // zero: none
+	gone     atomic.Bool // its caller stopped waiting
+}
+
+func (q *queued) waiting() *queued { return q }
+
+// queuedCall is a call a coalescer can queue: a pointer to a struct that
+// embeds queued.
+type queuedCall interface{ waiting() *queued }
+
+// acquire takes a slot if one is free; the caller then runs alone and
+// calls release when its statement or request has ended.
+func (b *coalescer[C]) acquire() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.running < b.slots {
+		b.running++
+		return true
+	}
+	return false
+}
+
+// acquireOrQueue is acquire, queuing c when no slot is free (false): c
+// is then answered by a batch.
+func (b *coalescer[C]) acquireOrQueue(c C) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.running < b.slots {
+		b.running++
+		return true
+	}
+	b.queue = append(b.queue, c)
+	return false
+}
+
+// release ends a hold on a slot: the slot goes to the calls queued
+// meanwhile, if any, in a goroutine of their own so that the caller that
+// held it returns now.
+func (b *coalescer[C]) release() {
+	b.mu.Lock()
+	queued := len(b.queue) > 0
+	if !queued {
+		b.running--
+	}
+	b.mu.Unlock()
+	if queued {
+		go b.drain()
+	}
+}
+
+// drain holds a slot and runs queued calls, a batch at a time, until none
+// is queued.
+func (b *coalescer[C]) drain() {
+	for {
+		b.mu.Lock()
+		calls := b.take()
+		if len(calls) == 0 {
+			b.running--
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		b.runBatch(calls)
+	}
+}
+
+// take removes up to max calls from the queue, oldest first, dropping
+// those whose callers have gone (nothing is done for them). b.mu is held.
+func (b *coalescer[C]) take() []C {
+	var calls []C
+	n := 0
+	for n < len(b.queue) && len(calls) < b.max {
+		if c := b.queue[n]; !c.waiting().gone.Load() {
+			calls = append(calls, c)
+		}
+		n++
+	}
+	rest := copy(b.queue, b.queue[n:])
+	clear(b.queue[rest:])
+	b.queue = b.queue[:rest]
+	return calls
+}
+
+// batchDeadline is the deadline of a batch serving calls, which runs on
+// none of their contexts: the latest of theirs. No caller waits past its
+// own (it returns on its context), so a later answer would serve nobody,
+// while an earlier one would fail a caller still willing to wait. A call
+// without a deadline (a job, a test) counts as one ending after fallback,
+// so that a database or node that stops answering cannot hold the slot
+// for ever.
+func batchDeadline[C queuedCall](calls []C, fallback time.Duration) time.Time {
+	var deadline time.Time
+	for _, c := range calls {
+		d := c.waiting().deadline
+		if d.IsZero() {
+			d = time.Now().Add(fallback)
+		}
+		if d.After(deadline) {
+			deadline = d
+		}
+	}
+	return deadline
+}

@@ -76,52 +76,6 @@ func pooledAddrs(t *testing.T, pool *pgxpool.Pool) []string {
 	return out
 }
 
-// holdCreateSlots makes b believe every slot is taken, so that creates
-// queue; the returned func hands the slots to what queued.
-func holdCreateSlots(b *createBatcher) (release func()) {
-	b.mu.Lock()
-	held := b.slots - b.running
-	b.running = b.slots
-	b.mu.Unlock()
-	return func() {
-		for range held {
-			b.release()
-		}
-	}
-}
-
-// waitCreatesQueued waits until n creates are queued on b.
-func waitCreatesQueued(t *testing.T, b *createBatcher, n int) {
-	t.Helper()
-	for start := time.Now(); ; time.Sleep(time.Millisecond) {
-		b.mu.Lock()
-		q := len(b.queue)
-		b.mu.Unlock()
-		if q >= n {
-			return
-		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatalf("%d creates queued, want %d", q, n)
-		}
-	}
-}
-
-// assertCreatesIdle checks that b let go of every slot and create.
-func assertCreatesIdle(t *testing.T, b *createBatcher) {
-	t.Helper()
-	for start := time.Now(); ; time.Sleep(time.Millisecond) {
-		b.mu.Lock()
-		running, queued := b.running, len(b.queue)
-		b.mu.Unlock()
-		if running == 0 && queued == 0 {
-			return
-		}
-		if time.Since(start) > 5*time.Second {
-			t.Fatalf("create batcher not idle: %d running, %d queued", running, queued)
-		}
-	}
-}
-
 type insertOutcome struct {
 	p    *Payment
 	took bool
@@ -134,7 +88,7 @@ type insertOutcome struct {
 func queueCreates(t *testing.T, s *Service, ctxs []context.Context) []chan insertOutcome {
 	t.Helper()
 	b := s.creates["LTC"]
-	release := holdCreateSlots(b)
+	release := holdSlots(&b.coalescer)
 	out := make([]chan insertOutcome, len(ctxs))
 	for i, ctx := range ctxs {
 		out[i] = make(chan insertOutcome, 1)
@@ -145,7 +99,7 @@ func queueCreates(t *testing.T, s *Service, ctxs []context.Context) []chan inser
 			out[i] <- insertOutcome{p, took, err, time.Since(start)}
 		}()
 		// One at a time, so that the queue's order is ctxs'.
-		waitCreatesQueued(t, b, i+1)
+		waitQueued(t, &b.coalescer, i+1)
 	}
 	release()
 	return out
@@ -248,7 +202,7 @@ func TestCreateBatchTwoServices(t *testing.T) {
 	// and the two Services' batches run at once.
 	var releases []func()
 	for _, s := range svcs {
-		releases = append(releases, holdCreateSlots(s.creates["LTC"]))
+		releases = append(releases, holdSlots(&s.creates["LTC"].coalescer))
 	}
 	for _, s := range svcs {
 		for range perService {
@@ -265,7 +219,7 @@ func TestCreateBatchTwoServices(t *testing.T) {
 		}
 	}
 	for _, s := range svcs {
-		waitCreatesQueued(t, s.creates["LTC"], perService)
+		waitQueued(t, &s.creates["LTC"].coalescer, perService)
 	}
 	for _, r := range releases {
 		r()
@@ -299,7 +253,7 @@ func TestCreateBatchTwoServices(t *testing.T) {
 		t.Fatalf("%d payments stored (%v), want %d", stored, err, 2*perService)
 	}
 	for _, s := range svcs {
-		assertCreatesIdle(t, s.creates["LTC"])
+		waitCoalescer(t, &s.creates["LTC"].coalescer, 0, 0)
 	}
 }
 
@@ -334,7 +288,7 @@ func TestCreateBatchRunsDry(t *testing.T) {
 	if left := pooledAddrs(t, pool); len(left) != 0 {
 		t.Fatalf("pool %v, want empty", left)
 	}
-	assertCreatesIdle(t, s.creates["LTC"])
+	waitCoalescer(t, &s.creates["LTC"].coalescer, 0, 0)
 }
 
 // TestCreateBatchNotPlain: a batch one of whose addresses is not plain
@@ -386,7 +340,7 @@ func TestCreateBatchNotPlain(t *testing.T) {
 	if left := pooledAddrs(t, pool); len(left) != 0 {
 		t.Fatalf("pool %v, want empty", left)
 	}
-	assertCreatesIdle(t, b)
+	waitCoalescer(t, &b.coalescer, 0, 0)
 }
 
 // TestCreateCancelWhileBatchInFlight: a create whose context ends while
@@ -429,7 +383,7 @@ func TestCreateCancelWhileBatchInFlight(t *testing.T) {
 			expectStored(t, s, r.p)
 		}
 	}
-	assertCreatesIdle(t, s.creates["LTC"])
+	waitCoalescer(t, &s.creates["LTC"].coalescer, 0, 0)
 }
 
 // TestCreateBatchDatabaseCutOff: creates queued in a batch whose
@@ -485,7 +439,7 @@ func TestCreateBatchDatabaseCutOff(t *testing.T) {
 		proxy.cut()
 		checkFail(t, outs, 5*time.Second)
 		_ = lock.Rollback(ctx)
-		assertCreatesIdle(t, s.creates["LTC"])
+		waitCoalescer(t, &s.creates["LTC"].coalescer, 0, 0)
 		var n int
 		if err := direct.QueryRow(ctx, `SELECT count(*) FROM payments`).Scan(&n); err != nil || n != 0 {
 			t.Fatalf("%d payments stored (%v), want none", n, err)
@@ -521,6 +475,6 @@ func TestCreateBatchDatabaseCutOff(t *testing.T) {
 		if failed.Load() != 40 || time.Since(start) > 5*time.Second {
 			t.Errorf("%d of 40 creates failed, in %v", failed.Load(), time.Since(start))
 		}
-		assertCreatesIdle(t, s.creates["LTC"])
+		waitCoalescer(t, &s.creates["LTC"].coalescer, 0, 0)
 	})
 }

@@ -57,38 +57,6 @@ func batchFixture(t *testing.T, pool *pgxpool.Pool, n int) (ids []uuid.UUID, far
 	return ids, far, infinite
 }
 
-// holdSlots makes the store's batcher believe every slot is taken, so
-// that Gets queue; the returned func hands the slot to what queued, as
-// the end of a query does.
-func holdSlots(s *Store) (release func()) {
-	b := s.reads
-	b.mu.Lock()
-	held := b.slots - b.running
-	b.running = b.slots
-	b.mu.Unlock()
-	return func() {
-		for range held {
-			b.release()
-		}
-	}
-}
-
-// waitQueued waits until n Gets are queued.
-func waitQueued(t *testing.T, s *Store, n int) {
-	t.Helper()
-	for start := time.Now(); ; time.Sleep(time.Millisecond) {
-		s.reads.mu.Lock()
-		q := len(s.reads.queue)
-		s.reads.mu.Unlock()
-		if q >= n {
-			return
-		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatalf("%d Gets queued, want %d", q, n)
-		}
-	}
-}
-
 type getOutcome struct {
 	p   *Payment
 	err error
@@ -135,7 +103,7 @@ func TestGetBatchAnswersEach(t *testing.T) {
 	if len(reads) <= maxGetBatch {
 		t.Fatalf("%d reads fit one batch", len(reads))
 	}
-	release := holdSlots(store)
+	release := holdSlots(&store.reads.coalescer)
 	got := make([]getOutcome, len(reads))
 	var wg sync.WaitGroup
 	for i, id := range reads {
@@ -144,7 +112,7 @@ func TestGetBatchAnswersEach(t *testing.T) {
 			got[i] = getOutcome{p, err}
 		})
 	}
-	waitQueued(t, store, len(reads))
+	waitQueued(t, &store.reads.coalescer, len(reads))
 	release()
 	wg.Wait()
 
@@ -165,23 +133,7 @@ func TestGetBatchAnswersEach(t *testing.T) {
 			seen[g.p] = true
 		}
 	}
-	assertIdle(t, store)
-}
-
-// assertIdle checks that the batcher let go of every slot and read.
-func assertIdle(t *testing.T, s *Store) {
-	t.Helper()
-	for start := time.Now(); ; time.Sleep(time.Millisecond) {
-		s.reads.mu.Lock()
-		running, queued := s.reads.running, len(s.reads.queue)
-		s.reads.mu.Unlock()
-		if running == 0 && queued == 0 {
-			return
-		}
-		if time.Since(start) > 5*time.Second {
-			t.Fatalf("batcher not idle: %d running, %d queued", running, queued)
-		}
-	}
+	waitCoalescer(t, &store.reads.coalescer, 0, 0)
 }
 
 // TestGetConcurrentReads: many readers at once, batched as they come,
@@ -220,7 +172,7 @@ func TestGetConcurrentReads(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	assertIdle(t, store)
+	waitCoalescer(t, &store.reads.coalescer, 0, 0)
 }
 
 // TestGetReadsItsWrites: a write committed before Get is called is what
@@ -277,7 +229,7 @@ func TestGetReadsItsWrites(t *testing.T) {
 	writers.Wait()
 	close(stop)
 	readers.Wait()
-	assertIdle(t, store)
+	waitCoalescer(t, &store.reads.coalescer, 0, 0)
 }
 
 // TestGetCancelWhileBatchInFlight: with a batch held up in PostgreSQL (a
@@ -300,7 +252,7 @@ func TestGetCancelWhileBatchInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	release := holdSlots(store)
+	release := holdSlots(&store.reads.coalescer)
 	cancelCtx, cancel := context.WithCancel(ctx)
 	type result struct {
 		p    *Payment
@@ -320,7 +272,7 @@ func TestGetCancelWhileBatchInFlight(t *testing.T) {
 			results[i] <- result{p, err, time.Since(start)}
 		}()
 	}
-	waitQueued(t, store, len(ids))
+	waitQueued(t, &store.reads.coalescer, len(ids))
 	release() // the batch starts, and waits for the lock
 	waitBlocked(t, pool)
 
@@ -345,7 +297,7 @@ func TestGetCancelWhileBatchInFlight(t *testing.T) {
 			t.Errorf("reader %d: %+v, %v", i, r.p, r.err)
 		}
 	}
-	assertIdle(t, store)
+	waitCoalescer(t, &store.reads.coalescer, 0, 0)
 }
 
 // waitBlocked waits until a query of pool waits for a lock.
@@ -403,7 +355,7 @@ func TestGetDatabaseCutOff(t *testing.T) {
 		proxy.cut()
 		checkErrors(t, errs, 5*time.Second)
 		_ = lock.Rollback(ctx)
-		assertIdle(t, store)
+		waitCoalescer(t, &store.reads.coalescer, 0, 0)
 	})
 
 	t.Run("pool closed", func(t *testing.T) {
@@ -414,7 +366,7 @@ func TestGetDatabaseCutOff(t *testing.T) {
 		store := NewStore(pool)
 		pool.Close()
 		checkErrors(t, queueAndRelease(t, store, []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}), 5*time.Second)
-		assertIdle(t, store)
+		waitCoalescer(t, &store.reads.coalescer, 0, 0)
 	})
 
 	t.Run("no server", func(t *testing.T) {
@@ -446,7 +398,7 @@ func TestGetDatabaseCutOff(t *testing.T) {
 		if failed.Load() != 40 || time.Since(start) > 5*time.Second {
 			t.Errorf("%d of 40 readers failed, in %v", failed.Load(), time.Since(start))
 		}
-		assertIdle(t, store)
+		waitCoalescer(t, &store.reads.coalescer, 0, 0)
 	})
 }
 
@@ -454,7 +406,7 @@ func TestGetDatabaseCutOff(t *testing.T) {
 // them the slots; the channel gets each Get's error.
 func queueAndRelease(t *testing.T, store *Store, ids []uuid.UUID) chan error {
 	t.Helper()
-	release := holdSlots(store)
+	release := holdSlots(&store.reads.coalescer)
 	errs := make(chan error, len(ids))
 	for _, id := range ids {
 		go func() {
@@ -462,7 +414,7 @@ func queueAndRelease(t *testing.T, store *Store, ids []uuid.UUID) chan error {
 			errs <- err
 		}()
 	}
-	waitQueued(t, store, len(ids))
+	waitQueued(t, &store.reads.coalescer, len(ids))
 	release()
 	return errs
 }

@@ -33,25 +33,6 @@ func gateLone(b *addressBatcher) (gate chan struct{}) {
 	return gate
 }
 
-// waitBatcher polls until b has running requests in flight and queued
-// calls waiting.
-func waitBatcher(t *testing.T, b *addressBatcher, running, queued int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b.mu.Lock()
-		r, q := b.running, len(b.queue)
-		b.mu.Unlock()
-		if r == running && q == queued {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("batcher: %d requests in flight, %d calls queued; want %d and %d", r, q, running, queued)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // poolOffService returns a Service on e's database whose LTC node is node,
 // with the pool off.
 func poolOffService(e *env, node Node, timeout time.Duration) *Service {
@@ -114,7 +95,7 @@ func TestCreateAddressBatch(t *testing.T) {
 		defer close(first)
 		firstPs, firstErrs = createMany(svc, e.ctx, []string{"order-0", "order-1"})
 	}()
-	waitBatcher(t, b, 2, 0)
+	waitCoalescer(t, &b.coalescer, 2, 0)
 	queued := make([]string, n-2)
 	for i := range queued {
 		queued[i] = fmt.Sprintf("order-%d", i+2)
@@ -128,7 +109,7 @@ func TestCreateAddressBatch(t *testing.T) {
 		defer close(done)
 		ps, errs = createMany(svc, e.ctx, queued)
 	}()
-	waitBatcher(t, b, 2, n-2)
+	waitCoalescer(t, &b.coalescer, 2, n-2)
 	close(gate)
 	<-first
 	<-done
@@ -235,7 +216,7 @@ func TestCreateAddressBatchNodeDown(t *testing.T) {
 				defer close(done)
 				_, errs = createMany(svc, e.ctx, labels)
 			}()
-			waitBatcher(t, b, 2, len(labels)-2)
+			waitCoalescer(t, &b.coalescer, 2, len(labels)-2)
 			began := time.Now()
 			close(gate)
 			select {
@@ -251,7 +232,7 @@ func TestCreateAddressBatchNodeDown(t *testing.T) {
 					t.Fatalf("creation %d: %v, want ErrCoinUnavailable", i, err)
 				}
 			}
-			waitBatcher(t, b, 0, 0)
+			waitCoalescer(t, &b.coalescer, 0, 0)
 		})
 	}
 }
@@ -324,7 +305,7 @@ func TestAddressBatchCancel(t *testing.T) {
 	for _, l := range []string{"s1", "s2"} {
 		wg.Go(func() { _, _ = b.newAddress(t.Context(), l) })
 	}
-	waitBatcher(t, b, 2, 0)
+	waitCoalescer(t, &b.coalescer, 2, 0)
 
 	type result struct {
 		addr string
@@ -342,16 +323,16 @@ func TestAddressBatchCancel(t *testing.T) {
 	}
 	gone, leave := context.WithCancel(t.Context())
 	call(gone, "gone")
-	waitBatcher(t, b, 2, 1)
+	waitCoalescer(t, &b.coalescer, 2, 1)
 	leave() // before its batch is sent: never asked for
 	<-results["gone"]
 	cancelCtx, cancel := context.WithCancel(t.Context())
 	call(cancelCtx, "cancel")
-	waitBatcher(t, b, 2, 2)
+	waitCoalescer(t, &b.coalescer, 2, 2)
 	late, lateCancel := context.WithTimeout(t.Context(), time.Hour)
 	defer lateCancel()
 	call(late, "stay")
-	waitBatcher(t, b, 2, 3)
+	waitCoalescer(t, &b.coalescer, 2, 3)
 
 	close(gate)
 	wg.Wait()
@@ -379,5 +360,5 @@ func TestAddressBatchCancel(t *testing.T) {
 	if r := <-results["stay"]; r.addr != "batch-stay" || r.err != nil {
 		t.Fatalf("caller left in the batch: %q, %v; want its address", r.addr, r.err)
 	}
-	waitBatcher(t, b, 0, 0)
+	waitCoalescer(t, &b.coalescer, 0, 0)
 }

@@ -263,14 +263,7 @@ func (s *Service) createFromPoolArgs(p *Payment) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	metadata := p.Metadata
-	if len(metadata) == 0 {
-		metadata = []byte("{}")
-	}
-	return []any{[16]byte(p.ID), p.Coin, int64(p.Amount), p.Label, string(p.Status), p.Confirmations,
-		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), metadata, p.CreatedAt,
-		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations, windowSeconds(p.MonitoringWindow),
-		nullString(p.API), [16]byte(ev.ID), EventCreated, string(ev.Payload), token}, nil
+	return takenArgs(p, [16]byte(ev.ID), EventCreated, string(ev.Payload), token), nil
 }
 
 // scanCreated reads the answer to one createFromPoolSQL into p.Address:
@@ -297,18 +290,21 @@ func isNotPlain(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23502" && pgErr.TableName == "payment_events" && pgErr.ColumnName == "payload"
 }
 
+// takenArgs are insertTakenSQL's arguments for p ($1 to $16: the payment
+// but its address, which the pool gives), then more. runCreateMany reads
+// them by position.
+func takenArgs(p *Payment, more ...any) []any {
+	return append([]any{[16]byte(p.ID), p.Coin, int64(p.Amount), p.Label, string(p.Status), p.Confirmations,
+		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), storedMetadata(p), p.CreatedAt,
+		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations, windowSeconds(p.MonitoringWindow),
+		nullString(p.API)}, more...)
+}
+
 // takeInto inserts p with the oldest pooled address of its coin through q
 // (takeFromPoolSQL), setting p.Address. It reports false when the pool is
 // empty.
 func (s *Service) takeInto(ctx context.Context, q querier, p *Payment) (bool, error) {
-	metadata := p.Metadata
-	if len(metadata) == 0 {
-		metadata = []byte("{}")
-	}
-	err := q.QueryRow(ctx, takeFromPoolSQL, [16]byte(p.ID), p.Coin, int64(p.Amount), p.Label, string(p.Status), p.Confirmations,
-		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), metadata, p.CreatedAt,
-		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations, windowSeconds(p.MonitoringWindow),
-		nullString(p.API)).Scan(&p.Address)
+	err := q.QueryRow(ctx, takeFromPoolSQL, takenArgs(p)...).Scan(&p.Address)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}

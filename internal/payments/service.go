@@ -388,11 +388,7 @@ func (s *Service) insertCreated(ctx context.Context, p *Payment) error {
 	if err != nil {
 		return err
 	}
-	metadata := p.Metadata
-	if len(metadata) == 0 {
-		metadata = json.RawMessage("{}")
-	}
-	_, err = s.pool.Exec(ctx, createSQL, insertPaymentArgs(p, metadata, [16]byte(ev.ID), EventCreated, ev.Payload)...)
+	_, err = s.pool.Exec(ctx, createSQL, insertPaymentArgs(p, [16]byte(ev.ID), EventCreated, ev.Payload)...)
 	return insertError(p, err)
 }
 

@@ -45,11 +45,7 @@ type querier interface {
 // payment for the same coin and address is refused with an error wrapping
 // ErrAddressReused.
 func insertPayment(ctx context.Context, q querier, p *Payment) error {
-	metadata := p.Metadata
-	if len(metadata) == 0 {
-		metadata = json.RawMessage("{}")
-	}
-	_, err := q.Exec(ctx, insertPaymentSQL, insertPaymentArgs(p, metadata)...)
+	_, err := q.Exec(ctx, insertPaymentSQL, insertPaymentArgs(p)...)
 	return insertError(p, err)
 }
 
@@ -61,12 +57,21 @@ const insertPaymentSQL = `
 		settle_confirmations, monitoring_window_seconds, api, event_sequence)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17, 1)`
 
-// insertPaymentArgs are insertPaymentSQL's arguments for p.
-func insertPaymentArgs(p *Payment, metadata json.RawMessage, more ...any) []any {
+// insertPaymentArgs are insertPaymentSQL's arguments for p, then more.
+func insertPaymentArgs(p *Payment, more ...any) []any {
 	return append([]any{p.ID, p.Coin, int64(p.Amount), p.Address, p.Label, string(p.Status), p.Confirmations,
-		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), metadata, p.CreatedAt,
+		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), storedMetadata(p), p.CreatedAt,
 		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations, windowSeconds(p.MonitoringWindow),
 		nullString(p.API)}, more...)
+}
+
+// storedMetadata is p's metadata as the payments table holds it: an
+// empty object when it has none.
+func storedMetadata(p *Payment) json.RawMessage {
+	if len(p.Metadata) == 0 {
+		return json.RawMessage("{}")
+	}
+	return p.Metadata
 }
 
 // insertError is the error of a statement inserting p: an address that a

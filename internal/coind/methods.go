@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -207,14 +208,7 @@ func (c *Client) GetNewAddress(ctx context.Context, label string) (string, error
 // some calls fail, it returns the addresses the others made, in order, with
 // the first error: every address returned is new and the caller may use it.
 func (c *Client) GetNewAddresses(ctx context.Context, n int, label string) ([]string, error) {
-	params := make([][]any, n)
-	out := make([]string, n)
-	results := make([]any, n)
-	for i := range params {
-		params[i] = []any{label}
-		results[i] = &out[i]
-	}
-	errs, err := c.callBatch(ctx, "getnewaddress", params, results)
+	out, errs, err := c.getNewAddressBatch(ctx, slices.Repeat([]string{label}, n))
 	if err != nil {
 		return nil, err
 	}
@@ -238,14 +232,7 @@ func (c *Client) GetNewAddresses(ctx context.Context, n int, label string) ([]st
 // address, when the request as a whole failed: the calls of a batch get
 // the same transport errors as one call would.
 func (c *Client) GetNewAddressEach(ctx context.Context, labels []string) ([]string, []error, error) {
-	params := make([][]any, len(labels))
-	out := make([]string, len(labels))
-	results := make([]any, len(labels))
-	for i, label := range labels {
-		params[i] = []any{label}
-		results[i] = &out[i]
-	}
-	errs, err := c.callBatch(ctx, "getnewaddress", params, results)
+	out, errs, err := c.getNewAddressBatch(ctx, labels)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -255,6 +242,21 @@ func (c *Client) GetNewAddressEach(ctx context.Context, labels []string) ([]stri
 		}
 	}
 	return out, errs, nil
+}
+
+// getNewAddressBatch sends one getnewaddress call per label in one JSON-RPC
+// batch and returns what each call answered (an empty string for a call
+// that made none) and its error, or the request's error.
+func (c *Client) getNewAddressBatch(ctx context.Context, labels []string) ([]string, []error, error) {
+	params := make([][]any, len(labels))
+	out := make([]string, len(labels))
+	results := make([]any, len(labels))
+	for i, label := range labels {
+		params[i] = []any{label}
+		results[i] = &out[i]
+	}
+	errs, err := c.callBatch(ctx, "getnewaddress", params, results)
+	return out, errs, err
 }
 
 // SetLabel sets the label of an address of the wallet: setlabel on

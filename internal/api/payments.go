@@ -87,31 +87,36 @@ func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) error {
 // Payment: j}, the bytes writeJSON would write, through j's AppendJSON
 // rather than reflection (TestPaymentBodiesMatchWriteJSON).
 func writePublicPayment(w http.ResponseWriter, j payments.PublicPaymentJSON) {
-	buf := paymentBuffers.Get().(*[]byte)
-	defer putPaymentBuffer(buf)
-	body, ok := j.AppendJSON(append((*buf)[:0], `{"success":true,"payment":`...))
-	if !ok {
+	if !writeAppended(w, http.StatusOK, j) {
 		writeJSON(w, http.StatusOK, publicPaymentResponse{Success: true, Payment: j})
-		return
 	}
-	body = append(body, "}\n"...)
-	writeBody(w, http.StatusOK, body)
-	*buf = body
 }
 
 // writePayment answers status with apiwire.PaymentResponse{Success: true,
 // Payment: j} as writePublicPayment does.
 func writePayment(w http.ResponseWriter, status int, j payments.PaymentJSON) {
+	if !writeAppended(w, status, j) {
+		writeJSON(w, status, apiwire.PaymentResponse{Success: true, Payment: j})
+	}
+}
+
+// writeAppended answers status with {"success":true,"payment":j} encoded
+// by j's AppendJSON into a pooled buffer; false, having written nothing,
+// when AppendJSON declines j (the caller then writes it with reflection).
+// A type parameter rather than an interface keeps j off the heap.
+func writeAppended[J interface {
+	AppendJSON([]byte) ([]byte, bool)
+}](w http.ResponseWriter, status int, j J) bool {
 	buf := paymentBuffers.Get().(*[]byte)
 	defer putPaymentBuffer(buf)
 	body, ok := j.AppendJSON(append((*buf)[:0], `{"success":true,"payment":`...))
 	if !ok {
-		writeJSON(w, status, apiwire.PaymentResponse{Success: true, Payment: j})
-		return
+		return false
 	}
 	body = append(body, "}\n"...)
 	writeBody(w, status, body)
 	*buf = body
+	return true
 }
 
 // paymentBuffers holds the buffers payment answers are encoded into: the

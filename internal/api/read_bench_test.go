@@ -17,24 +17,9 @@ import (
 )
 
 // BenchmarkGetPaymentPublic measures GET /payments/{id} without a key
-// through a real HTTP server, with a text request log as transientd
-// writes it (to io.Discard here) and metrics on.
+// through a real HTTP server (readBenchAPI).
 func BenchmarkGetPaymentPublic(b *testing.B) {
-	// A file, as transientd's stderr usually is: the line's write counts.
-	logFile, err := os.Create(filepath.Join(b.TempDir(), "log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer logFile.Close()
-	a := newAPIOn(b, nil, nil, func(_ *payments.Config, c *Config) {
-		c.Metrics = metrics.New()
-		c.Logger = slog.New(slog.NewTextHandler(logFile, nil))
-	})
-	id := uuid.New()
-	if _, err := a.pool.Exec(b.Context(), `INSERT INTO payments (id, coin, amount, address, confirmations_required, expires_at)
-		VALUES ($1, 'LTC', 150000000, 'rltc1qbenchaddress', 6, now() + interval '1 hour')`, id); err != nil {
-		b.Fatal(err)
-	}
+	a, id := readBenchAPI(b)
 	url := a.srv.URL + "/payments/" + id.String()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.ReportAllocs()
@@ -64,20 +49,7 @@ func BenchmarkGetPaymentPublic(b *testing.B) {
 // allocations per read are the figure to watch; its time includes the
 // database's.
 func BenchmarkGetPaymentHandler(b *testing.B) {
-	logFile, err := os.Create(filepath.Join(b.TempDir(), "log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer logFile.Close()
-	a := newAPIOn(b, nil, nil, func(_ *payments.Config, c *Config) {
-		c.Metrics = metrics.New()
-		c.Logger = slog.New(slog.NewTextHandler(logFile, nil))
-	})
-	id := uuid.New()
-	if _, err := a.pool.Exec(b.Context(), `INSERT INTO payments (id, coin, amount, address, confirmations_required, expires_at)
-		VALUES ($1, 'LTC', 150000000, 'rltc1qbenchaddress', 6, now() + interval '1 hour')`, id); err != nil {
-		b.Fatal(err)
-	}
+	a, id := readBenchAPI(b)
 	h := a.srv.Config.Handler
 	path := "/payments/" + id.String()
 	b.ReportAllocs()
@@ -101,6 +73,28 @@ func BenchmarkGetPaymentHandler(b *testing.B) {
 			}
 		}
 	})
+}
+
+// readBenchAPI returns the API the read benchmarks serve, with metrics on
+// and the text request log written as transientd writes it, to a file (as
+// its stderr usually is: the line's write counts), and the id of a
+// payment to read.
+func readBenchAPI(b *testing.B) (*testAPI, uuid.UUID) {
+	logFile, err := os.Create(filepath.Join(b.TempDir(), "log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { logFile.Close() })
+	a := newAPIOn(b, nil, nil, func(_ *payments.Config, c *Config) {
+		c.Metrics = metrics.New()
+		c.Logger = slog.New(slog.NewTextHandler(logFile, nil))
+	})
+	id := uuid.New()
+	if _, err := a.pool.Exec(b.Context(), `INSERT INTO payments (id, coin, amount, address, confirmations_required, expires_at)
+		VALUES ($1, 'LTC', 150000000, 'rltc1qbenchaddress', 6, now() + interval '1 hour')`, id); err != nil {
+		b.Fatal(err)
+	}
+	return a, id
 }
 
 // discardResponse is a ResponseWriter that keeps the status alone.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -351,14 +350,7 @@ func TestCreateCancelWhileBatchInFlight(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	s := poolService(t, pool)
 	fillPool(t, pool, "ltcaddr1", "ltcaddr2", "ltcaddr3", "ltcaddr4", "ltcaddr5")
-	lock, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Rollback(ctx) //nolint:errcheck
-	if _, err := lock.Exec(ctx, `LOCK TABLE payments IN ACCESS EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	unlock := lockPayments(t, pool)
 	cancelCtx, cancel := context.WithCancel(ctx)
 	outs := queueCreates(t, s, []context.Context{cancelCtx, ctx, ctx, ctx})
 	waitBlocked(t, pool)
@@ -373,7 +365,7 @@ func TestCreateCancelWhileBatchInFlight(t *testing.T) {
 	if _, err := s.insertFromPool(shortCtx, newPoolPayment(t, s), nil); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
 		t.Errorf("create queued behind the batch: %v after %v", err, time.Since(start))
 	}
-	if err := lock.Rollback(ctx); err != nil {
+	if err := unlock(); err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i < len(outs); i++ {
@@ -426,19 +418,12 @@ func TestCreateBatchDatabaseCutOff(t *testing.T) {
 		if err := pool.Ping(ctx); err != nil { // a connection through the proxy
 			t.Fatal(err)
 		}
-		lock, err := direct.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer lock.Rollback(ctx) //nolint:errcheck
-		if _, err := lock.Exec(ctx, `LOCK TABLE payments IN ACCESS EXCLUSIVE MODE`); err != nil {
-			t.Fatal(err)
-		}
+		unlock := lockPayments(t, direct)
 		outs := queueCreates(t, s, four)
 		waitBlocked(t, direct)
 		proxy.cut()
 		checkFail(t, outs, 5*time.Second)
-		_ = lock.Rollback(ctx)
+		_ = unlock()
 		waitCoalescer(t, &s.creates["LTC"].coalescer, 0, 0)
 		var n int
 		if err := direct.QueryRow(ctx, `SELECT count(*) FROM payments`).Scan(&n); err != nil || n != 0 {
@@ -447,17 +432,7 @@ func TestCreateBatchDatabaseCutOff(t *testing.T) {
 	})
 
 	t.Run("no server", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		pool, err := pgxpool.New(ctx, "postgres://postgres@"+addr+"/x?sslmode=disable&connect_timeout=2")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pool.Close()
+		pool := unreachablePool(t)
 		s := poolService(t, pool)
 		checkFail(t, queueCreates(t, s, four), 5*time.Second)
 		// And creates that come as they please.

@@ -243,14 +243,7 @@ func TestGetCancelWhileBatchInFlight(t *testing.T) {
 	store := NewStore(pool)
 	ids, _, _ := batchFixture(t, pool, 4)
 
-	lock, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Rollback(ctx) //nolint:errcheck
-	if _, err := lock.Exec(ctx, `LOCK TABLE payments IN ACCESS EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	unlock := lockPayments(t, pool)
 
 	release := holdSlots(&store.reads.coalescer)
 	cancelCtx, cancel := context.WithCancel(ctx)
@@ -289,7 +282,7 @@ func TestGetCancelWhileBatchInFlight(t *testing.T) {
 		t.Errorf("reader queued behind the batch: %v after %v", err, time.Since(start))
 	}
 
-	if err := lock.Rollback(ctx); err != nil {
+	if err := unlock(); err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i < len(ids); i++ {
@@ -318,6 +311,49 @@ func waitBlocked(t *testing.T, pool *pgxpool.Pool) {
 	}
 }
 
+// lockPayments locks the payments table in a transaction of its own on
+// pool, so that statements touching it wait; unlock ends it (and runs at
+// the test's end if the test has not).
+func lockPayments(t *testing.T, pool *pgxpool.Pool) (unlock func() error) {
+	t.Helper()
+	ctx := context.WithoutCancel(t.Context())
+	lock, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		once sync.Once
+		end  error
+	)
+	unlock = func() error {
+		once.Do(func() { end = lock.Rollback(ctx) })
+		return end
+	}
+	t.Cleanup(func() { _ = unlock() })
+	if _, err := lock.Exec(ctx, `LOCK TABLE payments IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	return unlock
+}
+
+// unreachablePool returns a pool whose server is a port nothing listens
+// on.
+func unreachablePool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	pool, err := pgxpool.New(t.Context(), "postgres://postgres@"+addr+"/x?sslmode=disable&connect_timeout=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
 // TestGetDatabaseCutOff: when the connection to PostgreSQL is cut under
 // a batch in flight, when the pool is closed, and when no server answers
 // at all, every queued reader gets an error, not ErrNotFound, promptly.
@@ -342,19 +378,12 @@ func TestGetDatabaseCutOff(t *testing.T) {
 		if _, err := store.Get(ctx, ids[0]); err != nil { // a connection through the proxy
 			t.Fatal(err)
 		}
-		lock, err := direct.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer lock.Rollback(ctx) //nolint:errcheck
-		if _, err := lock.Exec(ctx, `LOCK TABLE payments IN ACCESS EXCLUSIVE MODE`); err != nil {
-			t.Fatal(err)
-		}
+		unlock := lockPayments(t, direct)
 		errs := queueAndRelease(t, store, append(ids, ids[0], uuid.New()))
 		waitBlocked(t, direct)
 		proxy.cut()
 		checkErrors(t, errs, 5*time.Second)
-		_ = lock.Rollback(ctx)
+		_ = unlock()
 		waitCoalescer(t, &store.reads.coalescer, 0, 0)
 	})
 
@@ -370,17 +399,7 @@ func TestGetDatabaseCutOff(t *testing.T) {
 	})
 
 	t.Run("no server", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		pool, err := pgxpool.New(ctx, "postgres://postgres@"+addr+"/x?sslmode=disable&connect_timeout=2")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pool.Close()
+		pool := unreachablePool(t)
 		store := NewStore(pool)
 		checkErrors(t, queueAndRelease(t, store, []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}), 5*time.Second)
 		// And readers that come as they please.

@@ -79,6 +79,18 @@ func (s *Service) hint(ctx context.Context, h hintArgs) error {
 	})
 }
 
+// after returns the hint to store in place of h when h's job, job, is
+// running: for a tx hint, the same hint to run after that job (see
+// hintAfterRunning); a block hint has none (false).
+func (h hintArgs) after(job int64) (hintArgs, bool) {
+	tx, ok := h.args.(TxHintArgs)
+	if !ok {
+		return hintArgs{}, false
+	}
+	tx.After = job
+	return hintArgs{args: tx, key: h.key + " after " + strconv.FormatInt(job, 10)}, true
+}
+
 // hintAfterRunning stores again, as a hint that runs after it, every tx hint
 // of hints that River dropped as a duplicate of a job already running
 // (results[i] is the insert of hints[i]): that job may have read the node
@@ -89,13 +101,15 @@ func (s *Service) hintAfterRunning(ctx context.Context, hints []hintArgs, result
 	for range 3 { // a follow-up may itself be running by now
 		var again []river.InsertManyParams
 		for i, res := range results {
-			tx, ok := hints[i].args.(TxHintArgs)
-			if !ok || res == nil || !res.UniqueSkippedAsDuplicate || res.Job.State != rivertype.JobStateRunning {
+			if res == nil || !res.UniqueSkippedAsDuplicate || res.Job.State != rivertype.JobStateRunning {
 				continue
 			}
-			tx.After = res.Job.ID
-			again = append(again, river.InsertManyParams{Args: tx})
-			hints[len(again)-1] = hintArgs{args: tx}
+			next, ok := hints[i].after(res.Job.ID)
+			if !ok {
+				continue
+			}
+			again = append(again, river.InsertManyParams{Args: next.args})
+			hints[len(again)-1] = next
 		}
 		if len(again) == 0 {
 			return nil
@@ -201,9 +215,8 @@ func (s *Service) skipQueued(ctx context.Context, hints []hintArgs) []hintArgs {
 		case !ok:
 			kept = append(kept, h)
 		case j.state == rivertype.JobStateRunning:
-			if tx, isTx := h.args.(TxHintArgs); isTx {
-				tx.After = j.id
-				kept = append(kept, hintArgs{args: tx, key: h.key + " after " + strconv.FormatInt(j.id, 10)})
+			if next, isTx := h.after(j.id); isTx {
+				kept = append(kept, next)
 			}
 		}
 		// Any other state: the job has not started; it answers h.

@@ -27,6 +27,12 @@ func tooManyRequests(wait time.Duration, msg string) *Error {
 // errors are logged in full and answered with a generic message carrying the
 // request id; client errors are answered with their message.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	if gone := apiwire.ClientGone(r.Context(), err); gone != nil {
+		log.DebugContext(r.Context(), "client went away before the answer", "request_id", middleware.GetReqID(r.Context()),
+			"method", r.Method, "path", r.URL.Path, "err", err)
+		writeJSON(w, gone.Status, gone.Body(gone.Message))
+		return
+	}
 	e := apiwire.Classify(err)
 	msg := e.Message
 	if e.RetryAfter > 0 {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -447,5 +449,87 @@ func TestRequestLogLine(t *testing.T) {
 	a.do("GET", "/payments/"+id, "")
 	if quiet.String() != "" {
 		t.Errorf("a WARN logger shows: %s", quiet)
+	}
+}
+
+// TestClientGoneIsNotAServerError: a client that hangs up while its
+// creation waits on the node is logged as 499 at INFO, not as a server
+// failure that would page someone.
+func TestClientGoneIsNotAServerError(t *testing.T) {
+	// A node that accepts connections and never answers; accepted tells
+	// when the creation is waiting on it.
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hung.Close() })
+	accepted := make(chan struct{}, 1)
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			select {
+			case accepted <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	client, err := coind.New(coind.Config{URL: "http://u:p@" + hung.Addr().String(), Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a := newAPI(t, func(p *payments.Config, c *Config) {
+		p.Coins[0].Node = client
+		p.NodeTimeout = time.Minute
+		c.Logger = log
+	})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", a.srv.URL+"/payments", strings.NewReader(`{"currency":"LTC","amount":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	req.Header.Set(RequestIDHeader, "gone-1")
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	select {
+	case <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the creation never reached the node")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("client: %v, want its own cancellation", err)
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), `"request_id":"gone-1"`) || !strings.Contains(logs.String(), `"msg":"request"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no request line for the abandoned creation:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	line := requestLine(t, logs, "gone-1")
+	if line["status"] != 499.0 || line["level"] != "INFO" {
+		t.Errorf("request line %v, want status 499 at INFO", line)
+	}
+	for _, l := range logs.lines(t) {
+		if l["level"] == "ERROR" || l["level"] == "WARN" {
+			t.Errorf("the abandoned creation logged %v", l)
+		}
 	}
 }

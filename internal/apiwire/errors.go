@@ -55,6 +55,26 @@ func (e *Error) Body(message string) ErrorBody {
 	return ErrorBody{Error: ErrorDetail{Code: e.Code, Message: message, Field: e.Field}}
 }
 
+// StatusClientClosedRequest is the status recorded for a request whose
+// client closed the connection before its answer, as nginx records it. No
+// one reads that answer; the status keeps the request out of the server
+// errors in logs and metrics, where an alert on 5xx would page someone for
+// a shop's impatient client.
+const StatusClientClosedRequest = 499
+
+// ClientGone returns the error to record when err only says that ctx, the
+// request's context, ended because the client went away (net/http cancels
+// it when the connection closes), and nil otherwise. A cancellation while
+// the request's context is live is the server's own failure and stays with
+// Classify.
+func ClientGone(ctx context.Context, err error) *Error {
+	if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return &Error{Status: StatusClientClosedRequest, Code: "client_closed_request",
+		Message: "the client closed the connection before the answer"}
+}
+
 // Classify maps an error to what the client sees. This is the only table
 // from errors to statuses.
 func Classify(err error) *Error {

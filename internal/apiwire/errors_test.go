@@ -1,6 +1,7 @@
 package apiwire
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -53,5 +54,22 @@ func TestClassifyClaimLost(t *testing.T) {
 	got := Classify(fmt.Errorf("payments: idempotency key %q: %w", "k", payments.ErrIdempotencyClaimLost))
 	if got.Status != http.StatusServiceUnavailable || got.Code != "idempotency_key_busy" {
 		t.Errorf("got %d %s, want 503 idempotency_key_busy", got.Status, got.Code)
+	}
+}
+
+// TestClientGone: a cancellation is the client's only when the request's
+// own context has ended; while it is live, the same error is the server's.
+func TestClientGone(t *testing.T) {
+	canceled := fmt.Errorf("payments: LTC node unavailable: %w", context.Canceled)
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got := ClientGone(ended, canceled); got == nil || got.Status != StatusClientClosedRequest {
+		t.Errorf("client hung up: got %+v, want 499", got)
+	}
+	if got := ClientGone(context.Background(), canceled); got != nil {
+		t.Errorf("live request: got %+v, want nil (a server failure)", got)
+	}
+	if got := ClientGone(ended, errors.New("boom")); got != nil {
+		t.Errorf("another failure after the hang-up: got %+v, want nil", got)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/shopspring/decimal"
 
+	"github.com/transient-gateway/transient/internal/apiwire"
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/rates"
 	"github.com/transient-gateway/transient/internal/throttle"
@@ -132,6 +133,12 @@ func (s *Service) handle(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		err := h(w, r)
 		if err == nil {
+			return
+		}
+		if gone := apiwire.ClientGone(r.Context(), err); gone != nil {
+			s.log.DebugContext(r.Context(), "client went away before the answer", "request_id",
+				middleware.GetReqID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
+			writeJSON(w, gone.Status, errorBody{Error: gone.Message, Errors: []errorDetail{{Error: gone.Message}}})
 			return
 		}
 		e := classify(err)

@@ -149,6 +149,12 @@ func (s *Service) handle(h handlerFunc) http.HandlerFunc {
 // error table otherwise. Server errors are logged in full and answered
 // with the request id only.
 func (s *Service) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if gone := apiwire.ClientGone(r.Context(), err); gone != nil {
+		s.log.DebugContext(r.Context(), "client went away before the answer", "request_id",
+			middleware.GetReqID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
+		WriteJSON(w, gone.Status, errorBody{Code: gone.Code, Message: gone.Message})
+		return
+	}
 	valErr, apiErr := classify(err)
 	if valErr != nil {
 		s.log.DebugContext(r.Context(), "greenfield request refused", "method", r.Method, "path", r.URL.Path,

@@ -1,0 +1,34 @@
+package bitpay
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/transient-gateway/transient/internal/apiwire"
+)
+
+// TestClientGoneIsNotAServerError: a request whose client hung up is
+// recorded as 499 and not logged as a failed request.
+func TestClientGoneIsNotAServerError(t *testing.T) {
+	var logs bytes.Buffer
+	s := &Service{log: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	h := s.handle(func(http.ResponseWriter, *http.Request) error {
+		return fmt.Errorf("bitpay: create: %w", context.Canceled)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	w := httptest.NewRecorder()
+	h(w, httptest.NewRequest("POST", "/invoices", nil).WithContext(ctx))
+	if w.Code != apiwire.StatusClientClosedRequest {
+		t.Errorf("status %d, want 499", w.Code)
+	}
+	if strings.Contains(logs.String(), `"level":"ERROR"`) {
+		t.Errorf("logged as a failure: %s", logs.String())
+	}
+}

@@ -151,6 +151,9 @@ type Service struct {
 	// creations (nil for a coin whose node cannot batch, or that never asks
 	// its node).
 	addrBatch map[string]*addressBatcher
+	// inserts coalesces, per coin, the statements that store the payments
+	// whose address its node gave (nil for a coin that never asks).
+	inserts map[string]*insertBatcher
 
 	addrs     PoolConfig
 	creates   map[string]*createBatcher // per pooled coin
@@ -191,6 +194,7 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 	s.rewatching = make(map[string]*atomic.Bool, len(cfg.Coins))
 	s.addrBatch = make(map[string]*addressBatcher, len(cfg.Coins))
 	s.creates = make(map[string]*createBatcher, len(cfg.Coins))
+	s.inserts = make(map[string]*insertBatcher, len(cfg.Coins))
 	for _, c := range cfg.Coins {
 		if c.MaxAmount <= 0 || c.MaxAmount > MaxAmount {
 			c.MaxAmount = DefaultMaxAmount(c.Code)
@@ -203,6 +207,7 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 		s.poolBatch[c.Code].Store(int32(max(s.addrs.Batch/4, 1)))
 		if c.Derived == nil && c.Node != nil {
 			s.addrBatch[c.Code] = newAddressBatcher(c.Node, s.cfg.NodeTimeout)
+			s.inserts[c.Code] = newInsertBatcher(pool)
 		}
 		if s.poolOn(c) {
 			s.creates[c.Code] = newCreateBatcher(pool)
@@ -382,14 +387,14 @@ const createSQL = `
 	SELECT $18, id, 1, $19, $6, '', $12, $20 FROM payment`
 
 // insertCreated stores p with the address it has and its created event in
-// one statement (createSQL).
+// one statement (createSQL), coalesced with concurrent ones of its coin
+// (insertBatcher).
 func (s *Service) insertCreated(ctx context.Context, p *Payment) error {
 	ev, err := s.newEvent(p, EventCreated, "", 1, p.CreatedAt)
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, createSQL, insertPaymentArgs(p, [16]byte(ev.ID), EventCreated, ev.Payload)...)
-	return insertError(p, err)
+	return insertError(p, s.execCreated(ctx, p.Coin, insertPaymentArgs(p, [16]byte(ev.ID), EventCreated, ev.Payload)))
 }
 
 // attachAndEmit runs attach (when not nil) on the payment just inserted in

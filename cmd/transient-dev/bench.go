@@ -754,7 +754,8 @@ func (b *benchRun) readWorkload(ctx context.Context) error {
 		target:  "≥ 0.5",
 		rss:     rss,
 	})
-	b.note(fmt.Sprintf("CPU per GET /payments/{id}: %s; per point SELECT (its limit): %s", gwCPU, limCPU))
+	b.note(fmt.Sprintf("CPU per GET /payments/{id}: %s; per point SELECT (its limit): %s; GET latency p50 %.2f ms, p99 %.2f ms",
+		gwCPU, limCPU, msf(res.pct(50)), msf(res.pct(99))))
 	return nil
 }
 
@@ -1530,6 +1531,9 @@ func num(f float64) string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+// msf is d in milliseconds, for latencies well under one.
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func mib(v float64) string { return fmt.Sprintf("%.1f MiB", v) }
 

@@ -11,7 +11,9 @@ import (
 // share: a few slots, one per statement or request in flight, and a queue
 // of calls waiting for one. A call that finds a slot free takes it and
 // runs alone, at once, on its own context, so an idle gateway adds no
-// wait. A call that finds every slot busy queues; when a slot is released
+// wait (with spill, a slot past the first counts as free only once no
+// statement has started for spill). A call that finds every slot busy
+// queues; when a slot is released
 // and calls are queued, the slot goes to a goroutine that runs up to max
 // of them as one batch (runBatch), and again while any are queued, so at
 // most slots statements or requests are in flight whatever the number of
@@ -23,13 +25,21 @@ import (
 type coalescer[C queuedCall] struct {
 	slots int
 	max   int // the most calls in one batch
+	// spill, when not zero, keeps the slots past the first for when
+	// statements are slow: one is taken only when no statement or request
+	// has started for spill. Until then a call that finds a statement in
+	// flight queues behind it, so that under load one statement at a time
+	// answers every read that came meanwhile, while a statement that
+	// hangs does not hold up the calls that come after spill.
+	spill time.Duration
 	// runBatch answers every call of a batch, each through its own
 	// channel, and must not leave one unanswered (a panic included).
 	runBatch func([]C)
 
 	mu      sync.Mutex
-	running int // statements or requests in flight (slots held)
-	queue   []C // calls waiting for a slot, oldest first
+	running int       // statements or requests in flight (slots held)
+	queue   []C       // calls waiting for a slot, oldest first
+	started time.Time // when the latest statement or request started (with spill)
 }
 
 // queued is the part of a queued call the coalescer reads.
@@ -44,29 +54,54 @@ func (q *queued) waiting() *queued { return q }
 // embeds queued.
 type queuedCall interface{ waiting() *queued }
 
-// acquire takes a slot if one is free; the caller then runs alone and
-// calls release when its statement or request has ended.
+// acquire takes a slot if one is free and no call is queued; the caller
+// then runs alone and calls release when its statement or request has
+// ended.
 func (b *coalescer[C]) acquire() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.running < b.slots {
+	if len(b.queue) == 0 && b.free() {
 		b.running++
 		return true
 	}
 	return false
 }
 
-// acquireOrQueue is acquire, queuing c when no slot is free (false): c
-// is then answered by a batch.
+// acquireOrQueue is acquire, queuing c when it cannot run alone (false):
+// c is then answered by a batch. When a slot is free but calls are queued
+// (they wait on a statement older than spill), c joins them and the slot
+// goes to them at once.
 func (b *coalescer[C]) acquireOrQueue(c C) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.running < b.slots {
-		b.running++
+	if !b.free() {
+		b.queue = append(b.queue, c)
+		return false
+	}
+	b.running++
+	if len(b.queue) == 0 {
 		return true
 	}
 	b.queue = append(b.queue, c)
+	go b.drain()
 	return false
+}
+
+// free reports whether a slot may be taken now, and notes the time as
+// the latest start when it may (spill). b.mu is held.
+func (b *coalescer[C]) free() bool {
+	if b.running >= b.slots {
+		return false
+	}
+	if b.spill == 0 {
+		return true
+	}
+	now := time.Now()
+	if b.running > 0 && now.Sub(b.started) < b.spill {
+		return false
+	}
+	b.started = now
+	return true
 }
 
 // release ends a hold on a slot: the slot goes to the calls queued
@@ -94,6 +129,9 @@ func (b *coalescer[C]) drain() {
 			b.running--
 			b.mu.Unlock()
 			return
+		}
+		if b.spill != 0 {
+			b.started = time.Now()
 		}
 		b.mu.Unlock()
 		b.runBatch(calls)

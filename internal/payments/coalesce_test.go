@@ -52,3 +52,66 @@ func waitCoalescer[C queuedCall](t *testing.T, b *coalescer[C], running, queued 
 		}
 	}
 }
+
+// spillCall is a call of TestCoalescerSpill.
+type spillCall struct {
+	queued
+	n int
+}
+
+// TestCoalescerSpill: with spill, a call that finds a statement in flight
+// queues behind it rather than running beside it in the second slot,
+// until no statement has started for spill; the call that comes then
+// takes the second slot for itself and every call queued before it, as
+// one batch, so a statement that hangs holds up no call for longer than
+// spill past the next one. Without spill, both slots run calls alone.
+func TestCoalescerSpill(t *testing.T) {
+	batches := make(chan []int, 4)
+	b := &coalescer[*spillCall]{slots: 2, spill: time.Hour, max: 64, runBatch: func(calls []*spillCall) {
+		var ns []int
+		for _, c := range calls {
+			ns = append(ns, c.n)
+		}
+		batches <- ns
+	}}
+	if !b.acquire() {
+		t.Fatal("idle coalescer: acquire refused")
+	}
+	if b.acquire() {
+		t.Fatal("second acquire within spill of the first: took the second slot, want none")
+	}
+	if b.acquireOrQueue(&spillCall{n: 1}) || b.acquireOrQueue(&spillCall{n: 2}) {
+		t.Fatal("call within spill of the first statement ran alone, want it queued")
+	}
+	waitCoalescer(t, b, 1, 2)
+
+	// The statement in flight has now run for longer than spill.
+	b.mu.Lock()
+	b.started = time.Now().Add(-2 * b.spill)
+	b.mu.Unlock()
+	if b.acquire() {
+		t.Fatal("acquire with calls queued: took a slot alone, want them served first")
+	}
+	if b.acquireOrQueue(&spillCall{n: 3}) {
+		t.Fatal("call after spill with calls queued ran alone, want it to join them")
+	}
+	select {
+	case got := <-batches:
+		if len(got) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 3 {
+			t.Errorf("batch in the second slot: %v, want [1 2 3]", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("calls queued behind a statement older than spill: no batch after 10 s")
+	}
+	waitCoalescer(t, b, 1, 0)
+	b.release()
+	waitCoalescer(t, b, 0, 0)
+
+	b.spill = 0
+	if !b.acquire() || !b.acquire() {
+		t.Fatal("without spill: want both slots taken alone")
+	}
+	b.release()
+	b.release()
+	waitCoalescer(t, b, 0, 0)
+}

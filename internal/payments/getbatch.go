@@ -28,13 +28,17 @@ const (
 	// getBatchTimeout bounds a batch query when one of its readers has no
 	// deadline of its own (see getBatcher.run).
 	getBatchTimeout = 30 * time.Second
+	// getSpill is how long a read statement runs before the second slot
+	// may start another (coalescer.spill).
+	getSpill = 5 * time.Millisecond
 )
 
 // getBatcher coalesces concurrent Store.Get calls (coalescer): a read
-// with fewer than slots queries in flight runs at once, alone, with
-// GetSQL; reads that find every slot busy queue, and the next free slot
-// answers up to maxGetBatch of them with one GetManySQL, so PostgreSQL and
-// pgx do one round trip for many reads.
+// with no query in flight runs at once, alone, with GetSQL; reads that
+// find one in flight queue, and the next free slot answers up to
+// maxGetBatch of them with one GetManySQL, so PostgreSQL and pgx do one
+// round trip for many reads. The second slot is taken only when no query
+// has started for getSpill.
 type getBatcher struct {
 	coalescer[*getCall]
 	pool *pgxpool.Pool
@@ -52,21 +56,24 @@ type getResult struct {
 	err error
 }
 
-// newGetBatcher returns a batcher of two queries at once (one on a pool
-// of fewer than 8 connections, to leave them to writes and jobs): one
-// keeps PostgreSQL busy while transientd decodes the other's rows, and
-// one slow query does not hold up every read. More slots make the
-// batches smaller, and PostgreSQL's cost per read grows with the number
-// of queries: in bin/transient-dev bench -only read (32 readers, 2 busy
-// cores) PostgreSQL spent 23 µs of CPU per read with 1 slot, 35–63 µs
-// with 2, 108 µs in one run with 4, and 142–215 µs without coalescing.
+// newGetBatcher returns a batcher of one query at a time under load, and
+// of two when a query has run for getSpill (one slot on a pool of fewer
+// than 8 connections, to leave them to writes and jobs). Fewer queries
+// make larger batches, and PostgreSQL's cost per read grows with the
+// number of queries: in bin/transient-dev bench -only read (32 readers,
+// 2 busy cores) PostgreSQL spent 10–11 µs of CPU per read with getSpill
+// against 10–21 µs (mean 16) with two slots taken freely, and earlier 108
+// µs in one run with 4 slots and 142–215 µs without coalescing. One slot
+// and no second was as cheap, but then one slow query holds up every
+// read (one run of eleven fell to 0.33 of the limit, p99 10.7 ms); the
+// second slot bounds that wait to about getSpill.
 func newGetBatcher(pool *pgxpool.Pool) *getBatcher {
 	slots := 1
 	if pool != nil && pool.Config().MaxConns >= 8 { // nil: a Service in a test that reads nothing
 		slots = 2
 	}
 	b := &getBatcher{pool: pool}
-	b.coalescer = coalescer[*getCall]{slots: slots, max: maxGetBatch, runBatch: b.run}
+	b.coalescer = coalescer[*getCall]{slots: slots, spill: getSpill, max: maxGetBatch, runBatch: b.run}
 	return b
 }
 

@@ -13,7 +13,9 @@ import (
 
 // BenchmarkStoreGet reads payments with outputs by id, one reader
 // ("1 reader") or 32 at once, through Store.Get (coalescing the reads
-// that queue) and through GetSQL alone for every read ("unbatched").
+// that queue; "no spill": the second slot runs reads alone, as the read
+// batcher did before getSpill) and through GetSQL alone for every read
+// ("unbatched").
 func BenchmarkStoreGet(b *testing.B) {
 	// As many connections as transientd has by default.
 	cfg, err := pgxpool.ParseConfig(pgtest.NewDatabase(b))
@@ -50,6 +52,7 @@ func BenchmarkStoreGet(b *testing.B) {
 		}},
 		{"32 readers 1 slot", 16, func(b *testing.B, id uuid.UUID) error { _, err := store.Get(b.Context(), id); return err }},
 		{"32 readers 2 slots", 16, func(b *testing.B, id uuid.UUID) error { _, err := store.Get(b.Context(), id); return err }},
+		{"32 readers 2 slots no spill", 16, func(b *testing.B, id uuid.UUID) error { _, err := store.Get(b.Context(), id); return err }},
 		{"32 readers 4 slots", 16, func(b *testing.B, id uuid.UUID) error { _, err := store.Get(b.Context(), id); return err }},
 		{"32 readers unbatched", 16, func(b *testing.B, id uuid.UUID) error { _, err := store.getOne(b.Context(), id); return err }},
 	} {
@@ -64,6 +67,10 @@ func BenchmarkStoreGet(b *testing.B) {
 				idle := store.reads.running == 0
 				if idle {
 					store.reads.slots = slots
+					store.reads.spill = getSpill
+					if strings.HasSuffix(c.name, "no spill") {
+						store.reads.spill = 0 // every slot runs reads alone, as before getSpill
+					}
 				}
 				store.reads.mu.Unlock()
 				if idle {

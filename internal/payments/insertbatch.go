@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -150,7 +149,7 @@ func runInsertMany(ctx context.Context, pool *pgxpool.Pool, calls []*insertCall)
 	)
 	for i, c := range calls {
 		a := c.args
-		ids[i], coins[i], amounts[i], addrs[i], labels[i], statuses[i] = [16]byte(a[0].(uuid.UUID)), a[1].(string), a[2].(int64), a[3].(string), a[4].(string), a[5].(string)
+		ids[i], coins[i], amounts[i], addrs[i], labels[i], statuses[i] = a[0].([16]byte), a[1].(string), a[2].(int64), a[3].(string), a[4].(string), a[5].(string)
 		confs[i], tols[i], expires[i], orders[i], metas[i], created[i] = a[6].(int64), a[7].(int64), a[8].(*time.Time), a[9].(*string), jsonText(a[10]), a[11].(time.Time)
 		callbacks[i], redirects[i], settles[i], windows[i], apis[i] = a[12].(*string), a[13].(*string), a[14].(int64), a[15].(*int32), a[16].(*string)
 		evIDs[i], types[i], pays[i] = a[17].([16]byte), a[18].(string), jsonText(a[19])

@@ -58,8 +58,11 @@ const insertPaymentSQL = `
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17, 1)`
 
 // insertPaymentArgs are insertPaymentSQL's arguments for p, then more.
+// The id goes as its 16 bytes: a uuid.UUID is a driver.Valuer, which pgx
+// encodes by formatting it as text, failing to encode that as a uuid (an
+// error built with fmt.Errorf) and parsing it back, on every statement.
 func insertPaymentArgs(p *Payment, more ...any) []any {
-	return append([]any{p.ID, p.Coin, int64(p.Amount), p.Address, p.Label, string(p.Status), p.Confirmations,
+	return append([]any{[16]byte(p.ID), p.Coin, int64(p.Amount), p.Address, p.Label, string(p.Status), p.Confirmations,
 		p.ToleranceBP, nullTime(p.ExpiresAt), nullString(p.OrderID), storedMetadata(p), p.CreatedAt,
 		nullString(p.CallbackURL), nullString(p.RedirectURL), p.SettleConfirmations, windowSeconds(p.MonitoringWindow),
 		nullString(p.API)}, more...)

@@ -437,21 +437,8 @@ func TestNodeDownGives503(t *testing.T) {
 	// A port where nothing listens: connection refused.
 	refused := closedPort(t)
 	// A node that accepts connections and never answers.
-	hung, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hung.Close() })
-	go func() {
-		for {
-			c, err := hung.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	for name, addr := range map[string]string{"refused": refused, "hung": hung.Addr().String()} {
+	hung, _ := hungPort(t)
+	for name, addr := range map[string]string{"refused": refused, "hung": hung} {
 		t.Run(name, func(t *testing.T) {
 			client, err := coind.New(coind.Config{URL: "http://u:p@" + addr, Timeout: time.Second})
 			if err != nil {
@@ -573,6 +560,33 @@ func TestNotify(t *testing.T) {
 	if code, _ := r.errorCode(t); r.status != 403 || code != "notify_disabled" {
 		t.Errorf("with no NOTIFY_TOKEN: %d %s", r.status, r.body)
 	}
+}
+
+// hungPort listens on a port that accepts connections and never answers
+// (a node that hangs) until the test ends; accepted receives when a
+// connection has been accepted.
+func hungPort(t *testing.T) (addr string, accepted <-chan struct{}) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	got := make(chan struct{}, 1)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return l.Addr().String(), got
 }
 
 func closedPort(t *testing.T) string {

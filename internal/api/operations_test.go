@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -458,26 +457,8 @@ func TestRequestLogLine(t *testing.T) {
 func TestClientGoneIsNotAServerError(t *testing.T) {
 	// A node that accepts connections and never answers; accepted tells
 	// when the creation is waiting on it.
-	hung, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hung.Close() })
-	accepted := make(chan struct{}, 1)
-	go func() {
-		for {
-			c, err := hung.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			select {
-			case accepted <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	client, err := coind.New(coind.Config{URL: "http://u:p@" + hung.Addr().String(), Timeout: time.Minute})
+	hung, accepted := hungPort(t)
+	client, err := coind.New(coind.Config{URL: "http://u:p@" + hung, Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package payments
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,6 +154,12 @@ func (b *coalescer[C]) take() []C {
 	clear(b.queue[rest:])
 	b.queue = b.queue[:rest]
 	return calls
+}
+
+// batchContext is the context of a batch serving calls, which runs on
+// none of their contexts: it ends at batchDeadline.
+func batchContext[C queuedCall](calls []C, fallback time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithDeadline(context.Background(), batchDeadline(calls, fallback))
 }
 
 // batchDeadline is the deadline of a batch serving calls, which runs on

@@ -120,8 +120,7 @@ func (s *Service) createFromPoolBatched(ctx context.Context, p *Payment) (bool, 
 
 // run stores calls in one batch. Every call gets one result.
 func (b *createBatcher) run(calls []*createCall) {
-	deadline := batchDeadline(calls, createBatchTimeout)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := batchContext(calls, createBatchTimeout)
 	defer cancel()
 	answered := false
 	defer func() {

@@ -104,8 +104,7 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Payment, error) {
 func (b *getBatcher) run(calls []*getCall) {
 	// A caller without a deadline counts as one of getBatchTimeout, the
 	// API's default request timeout.
-	deadline := batchDeadline(calls, getBatchTimeout)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := batchContext(calls, getBatchTimeout)
 	defer cancel()
 
 	slices.SortFunc(calls, func(x, y *getCall) int { return bytes.Compare(x.id[:], y.id[:]) })

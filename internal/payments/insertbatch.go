@@ -89,8 +89,7 @@ func (s *Service) execCreatedAlone(ctx context.Context, args []any) error {
 
 // run stores calls in one batch. Every call gets one result.
 func (b *insertBatcher) run(calls []*insertCall) {
-	deadline := batchDeadline(calls, createBatchTimeout)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := batchContext(calls, createBatchTimeout)
 	defer cancel()
 	answered := false
 	defer func() {

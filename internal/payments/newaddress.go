@@ -97,8 +97,7 @@ func (b *addressBatcher) newAddress(ctx context.Context, label string) (string, 
 // run sends calls as one batch. Every call gets a result: its address,
 // its own call's error, or the request's error.
 func (b *addressBatcher) run(calls []*addressCall) {
-	deadline := batchDeadline(calls, b.timeout)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := batchContext(calls, b.timeout)
 	defer cancel()
 	labels := make([]string, len(calls))
 	for i, c := range calls {

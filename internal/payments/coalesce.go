@@ -18,7 +18,8 @@ import (
 // and calls are queued, the slot goes to a goroutine that runs up to max
 // of them as one batch (runBatch), and again while any are queued, so at
 // most slots statements or requests are in flight whatever the number of
-// callers.
+// callers. Calls queued behind a statement younger than spill get the
+// free slot when spill has passed, whether or not another call comes.
 //
 // A queued call only joins a batch taken from the queue after it was
 // queued, never one already in flight: a read sees every write committed
@@ -41,6 +42,9 @@ type coalescer[C queuedCall] struct {
 	running int       // statements or requests in flight (slots held)
 	queue   []C       // calls waiting for a slot, oldest first
 	started time.Time // when the latest statement or request started (with spill)
+	// spillTimer is armed while calls wait for spill to pass with a slot
+	// free (spill): no later call need come for them to get it.
+	spillTimer *time.Timer
 }
 
 // queued is the part of a queued call the coalescer reads.
@@ -77,6 +81,7 @@ func (b *coalescer[C]) acquireOrQueue(c C) bool {
 	defer b.mu.Unlock()
 	if !b.free() {
 		b.queue = append(b.queue, c)
+		b.armSpill()
 		return false
 	}
 	b.running++
@@ -103,6 +108,35 @@ func (b *coalescer[C]) free() bool {
 	}
 	b.started = now
 	return true
+}
+
+// armSpill, when calls are queued only because spill has not passed
+// since the latest start, arms a timer that gives them the free slot once
+// it has, so that they do not wait on a slow statement for as long as it
+// runs when no later call comes to take the slot. b.mu is held.
+func (b *coalescer[C]) armSpill() {
+	if b.spill == 0 || b.spillTimer != nil || b.running >= b.slots || len(b.queue) == 0 {
+		return
+	}
+	wait := b.spill - time.Since(b.started)
+	b.spillTimer = time.AfterFunc(max(wait, 0), b.spillQueued)
+}
+
+// spillQueued runs when spill has passed for queued calls: they take the
+// free slot, as a later call would give it to them (acquireOrQueue).
+func (b *coalescer[C]) spillQueued() {
+	b.mu.Lock()
+	b.spillTimer = nil
+	if len(b.queue) == 0 || !b.free() {
+		// Answered meanwhile, or a newer statement started: wait for
+		// spill after that one.
+		b.armSpill()
+		b.mu.Unlock()
+		return
+	}
+	b.running++
+	b.mu.Unlock()
+	b.drain()
 }
 
 // release ends a hold on a slot: the slot goes to the calls queued

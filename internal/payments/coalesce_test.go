@@ -115,3 +115,40 @@ func TestCoalescerSpill(t *testing.T) {
 	b.release()
 	waitCoalescer(t, b, 0, 0)
 }
+
+// TestCoalescerSpillWithoutLaterCalls: calls queued behind a statement
+// that runs past spill get the free slot when spill has passed, even when
+// no later call comes to give it to them.
+func TestCoalescerSpillWithoutLaterCalls(t *testing.T) {
+	const spill = 50 * time.Millisecond
+	batches := make(chan []int, 4)
+	b := &coalescer[*spillCall]{slots: 2, spill: spill, max: 64, runBatch: func(calls []*spillCall) {
+		var ns []int
+		for _, c := range calls {
+			ns = append(ns, c.n)
+		}
+		batches <- ns
+	}}
+	if !b.acquire() {
+		t.Fatal("idle coalescer: acquire refused")
+	}
+	queuedAt := time.Now()
+	if b.acquireOrQueue(&spillCall{n: 1}) || b.acquireOrQueue(&spillCall{n: 2}) {
+		t.Fatal("call within spill of the first statement ran alone, want it queued")
+	}
+	select {
+	case got := <-batches:
+		if d := time.Since(queuedAt); d < spill {
+			t.Errorf("queued calls ran after %s, before spill (%s)", d, spill)
+		}
+		if len(got) != 2 || got[0] != 1 || got[1] != 2 {
+			t.Errorf("batch in the second slot: %v, want [1 2]", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("calls queued behind a statement held past spill, no later call: no batch after 10 s")
+	}
+	// The first statement still holds its slot; the second is free again.
+	waitCoalescer(t, b, 1, 0)
+	b.release()
+	waitCoalescer(t, b, 0, 0)
+}

@@ -190,6 +190,18 @@ func (b *coalescer[C]) take() []C {
 	return calls
 }
 
+// answerPanic, deferred by a batcher's runBatch, answers with fail every
+// call from answered on (those not answered yet) when the batch panicked,
+// so that a panic neither takes the gateway down nor leaves a caller
+// waiting. The batch counts in answered the calls it has answered.
+func answerPanic[C any](calls []C, answered *int, fail func(C, any)) {
+	if v := recover(); v != nil {
+		for _, c := range calls[*answered:] {
+			fail(c, v)
+		}
+	}
+}
+
 // batchContext is the context of a batch serving calls, which runs on
 // none of their contexts: it ends at batchDeadline.
 func batchContext[C queuedCall](calls []C, fallback time.Duration) (context.Context, context.CancelFunc) {

@@ -122,25 +122,20 @@ func (s *Service) createFromPoolBatched(ctx context.Context, p *Payment) (bool, 
 func (b *createBatcher) run(calls []*createCall) {
 	ctx, cancel := batchContext(calls, createBatchTimeout)
 	defer cancel()
-	answered := false
-	defer func() {
-		// A panic must not take the gateway down, nor leave creates
-		// waiting. Whether the batch was committed is not known, so the
-		// creates fail rather than risk taking a second address each.
-		if v := recover(); v != nil && !answered {
-			for _, c := range calls {
-				c.done <- createResult{err: fmt.Errorf("payments: create from the address pool: batch panicked: %v", v)}
-			}
-		}
-	}()
+	answered := 0
+	// Whether a batch that panicked was committed is not known, so its
+	// creates fail rather than risk taking a second address each.
+	defer answerPanic(calls, &answered, func(c *createCall, v any) {
+		c.done <- createResult{err: fmt.Errorf("payments: create from the address pool: batch panicked: %v", v)}
+	})
 	results, err := b.store(ctx, b.pool, calls)
-	answered = true
 	for i, c := range calls {
 		if err != nil {
 			c.done <- createResult{retry: err}
 		} else {
 			c.done <- results[i]
 		}
+		answered++
 	}
 }
 

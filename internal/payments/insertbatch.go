@@ -91,20 +91,15 @@ func (s *Service) execCreatedAlone(ctx context.Context, args []any) error {
 func (b *insertBatcher) run(calls []*insertCall) {
 	ctx, cancel := batchContext(calls, createBatchTimeout)
 	defer cancel()
-	answered := false
-	defer func() {
-		// A panic must not take the gateway down, nor leave creates
-		// waiting. Whether the batch was committed is not known.
-		if v := recover(); v != nil && !answered {
-			for _, c := range calls {
-				c.done <- insertResult{err: fmt.Errorf("payments: insert: batch panicked: %v", v)}
-			}
-		}
-	}()
+	answered := 0
+	// Whether a batch that panicked was committed is not known.
+	defer answerPanic(calls, &answered, func(c *insertCall, v any) {
+		c.done <- insertResult{err: fmt.Errorf("payments: insert: batch panicked: %v", v)}
+	})
 	err := b.store(ctx, b.pool, calls)
-	answered = true
 	for _, c := range calls {
 		c.done <- insertResult{retry: err}
+		answered++
 	}
 }
 

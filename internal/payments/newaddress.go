@@ -104,15 +104,9 @@ func (b *addressBatcher) run(calls []*addressCall) {
 		labels[i] = c.label
 	}
 	answered := 0
-	defer func() {
-		// A panic must not take the gateway down, nor leave callers
-		// waiting.
-		if v := recover(); v != nil {
-			for _, c := range calls[answered:] {
-				c.done <- addressResult{err: fmt.Errorf("getnewaddress batch panicked: %v", v)}
-			}
-		}
-	}()
+	defer answerPanic(calls, &answered, func(c *addressCall, v any) {
+		c.done <- addressResult{err: fmt.Errorf("getnewaddress batch panicked: %v", v)}
+	})
 	addrs, errs, err := b.node.GetNewAddressEach(ctx, labels)
 	if err == nil && (len(addrs) != len(calls) || len(errs) != len(calls)) {
 		err = errors.New("getnewaddress batch: answers do not match the calls")

@@ -59,6 +59,20 @@ type spillCall struct {
 	n int
 }
 
+// spillCoalescer returns a coalescer of two slots with spill whose
+// batches send the numbers of their calls on batches.
+func spillCoalescer(spill time.Duration) (b *coalescer[*spillCall], batches chan []int) {
+	batches = make(chan []int, 4)
+	b = &coalescer[*spillCall]{slots: 2, spill: spill, max: 64, runBatch: func(calls []*spillCall) {
+		var ns []int
+		for _, c := range calls {
+			ns = append(ns, c.n)
+		}
+		batches <- ns
+	}}
+	return b, batches
+}
+
 // TestCoalescerSpill: with spill, a call that finds a statement in flight
 // queues behind it rather than running beside it in the second slot,
 // until no statement has started for spill; the call that comes then
@@ -66,14 +80,7 @@ type spillCall struct {
 // one batch, so a statement that hangs holds up no call for longer than
 // spill past the next one. Without spill, both slots run calls alone.
 func TestCoalescerSpill(t *testing.T) {
-	batches := make(chan []int, 4)
-	b := &coalescer[*spillCall]{slots: 2, spill: time.Hour, max: 64, runBatch: func(calls []*spillCall) {
-		var ns []int
-		for _, c := range calls {
-			ns = append(ns, c.n)
-		}
-		batches <- ns
-	}}
+	b, batches := spillCoalescer(time.Hour)
 	if !b.acquire() {
 		t.Fatal("idle coalescer: acquire refused")
 	}
@@ -121,14 +128,7 @@ func TestCoalescerSpill(t *testing.T) {
 // no later call comes to give it to them.
 func TestCoalescerSpillWithoutLaterCalls(t *testing.T) {
 	const spill = 50 * time.Millisecond
-	batches := make(chan []int, 4)
-	b := &coalescer[*spillCall]{slots: 2, spill: spill, max: 64, runBatch: func(calls []*spillCall) {
-		var ns []int
-		for _, c := range calls {
-			ns = append(ns, c.n)
-		}
-		batches <- ns
-	}}
+	b, batches := spillCoalescer(spill)
 	if !b.acquire() {
 		t.Fatal("idle coalescer: acquire refused")
 	}
@@ -151,4 +151,25 @@ func TestCoalescerSpillWithoutLaterCalls(t *testing.T) {
 	waitCoalescer(t, b, 1, 0)
 	b.release()
 	waitCoalescer(t, b, 0, 0)
+}
+
+// TestAnswerPanic: a batch that panics after answering some of its calls
+// answers the others with the panic, and the panic goes no further.
+func TestAnswerPanic(t *testing.T) {
+	calls := []*spillCall{{n: 1}, {n: 2}, {n: 3}}
+	var failed []int
+	func() {
+		answered := 0
+		defer answerPanic(calls, &answered, func(c *spillCall, v any) {
+			if v != "boom" {
+				t.Errorf("call %d failed with %v, want the panic's value", c.n, v)
+			}
+			failed = append(failed, c.n)
+		})
+		answered++ // the first call is answered
+		panic("boom")
+	}()
+	if len(failed) != 2 || failed[0] != 2 || failed[1] != 3 {
+		t.Errorf("answered with the panic: %v, want [2 3]", failed)
+	}
 }

@@ -3,7 +3,6 @@ package payments
 import (
 	"context"
 	"errors"
-	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -144,33 +143,7 @@ func TestCreateFromPoolWhileTheNodeIsDown(t *testing.T) {
 }
 
 func TestCreateWithEmptyPoolAndHungNodeFailsFast(t *testing.T) {
-	// A node that accepts connections and never answers.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	hung, err := coind.New(coind.Config{URL: "http://u:p@" + ln.Addr().String(), Timeout: time.Minute})
+	hung, err := coind.New(coind.Config{URL: "http://u:p@" + silentNode(t), Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -402,17 +402,7 @@ func TestCreateBatchDatabaseCutOff(t *testing.T) {
 
 	t.Run("connection cut under a batch", func(t *testing.T) {
 		dbURL := pgtest.NewDatabase(t)
-		proxy := newCutProxy(t, dbURL)
-		pool, err := pgxpool.New(ctx, proxy.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pool.Close()
-		direct, err := pgxpool.New(ctx, dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer direct.Close()
+		proxy, pool, direct := cutPools(t, dbURL)
 		s := poolService(t, pool)
 		fillPool(t, direct, "ltcaddr1", "ltcaddr2", "ltcaddr3", "ltcaddr4", "ltcaddr5")
 		if err := pool.Ping(ctx); err != nil { // a connection through the proxy

@@ -362,17 +362,7 @@ func TestGetDatabaseCutOff(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 
 	t.Run("connection cut under a batch", func(t *testing.T) {
-		proxy := newCutProxy(t, dbURL)
-		pool, err := pgxpool.New(ctx, proxy.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pool.Close()
-		direct, err := pgxpool.New(ctx, dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer direct.Close()
+		proxy, pool, direct := cutPools(t, dbURL)
 		ids, _, _ := batchFixture(t, direct, 3)
 		store := NewStore(pool)
 		if _, err := store.Get(ctx, ids[0]); err != nil { // a connection through the proxy
@@ -463,6 +453,24 @@ type cutProxy struct {
 	ln    net.Listener
 	mu    sync.Mutex
 	conns []net.Conn
+}
+
+// cutPools returns a proxy to dbURL, a pool through it and a pool
+// straight to the database, closed when the test ends.
+func cutPools(t *testing.T, dbURL string) (proxy *cutProxy, proxied, direct *pgxpool.Pool) {
+	t.Helper()
+	proxy = newCutProxy(t, dbURL)
+	proxied, err := pgxpool.New(t.Context(), proxy.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxied.Close)
+	direct, err = pgxpool.New(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(direct.Close)
+	return proxy, proxied, direct
 }
 
 func newCutProxy(t *testing.T, dbURL string) *cutProxy {

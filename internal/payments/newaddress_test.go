@@ -171,34 +171,7 @@ func TestCreateAddressBatchNodeDown(t *testing.T) {
 			_ = l.Close()
 			return addr
 		}, 5 * time.Second, time.Second},
-		{"silent", func(t *testing.T) string {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var mu sync.Mutex
-			var conns []net.Conn
-			t.Cleanup(func() {
-				_ = l.Close()
-				mu.Lock()
-				defer mu.Unlock()
-				for _, c := range conns {
-					_ = c.Close()
-				}
-			})
-			go func() {
-				for {
-					c, err := l.Accept()
-					if err != nil {
-						return
-					}
-					mu.Lock()
-					conns = append(conns, c)
-					mu.Unlock()
-				}
-			}()
-			return l.Addr().String()
-		}, time.Second, 2 * time.Second},
+		{"silent", silentNode, time.Second, 2 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client, err := coind.New(coind.Config{URL: "http://u:p@" + tc.addr(t)})
@@ -361,4 +334,36 @@ func TestAddressBatchCancel(t *testing.T) {
 		t.Fatalf("caller left in the batch: %q, %v; want its address", r.addr, r.err)
 	}
 	waitCoalescer(t, &b.coalescer, 0, 0)
+}
+
+// silentNode returns the address of a node that accepts connections and
+// never answers, until the test ends.
+func silentNode(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	return l.Addr().String()
 }

@@ -36,7 +36,7 @@ import (
 	"github.com/transient-gateway/transient/internal/webhook"
 )
 
-const benchUsage = `usage: transient-dev bench [-smoke] [-out FILE] [-bin DIR] [-database-url URL]
+const benchUsage = `usage: transient-dev bench [-smoke] [-out FILE] [-bin DIR] [-database-url URL] [-set NAME=VALUE]...
 
 Starts the local stack (the same code as make run: PostgreSQL, litecoind in
 regtest, transientd, a webhook receiver), runs every workload beside the
@@ -104,6 +104,15 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	name := fs.String("name", "bench", "the run's directory under .cache and database (transient_NAME), so two runs can share a machine")
 	factor := fs.Float64("scale", 1, "multiply every count by this (below 1 for a quicker, noisier run on a busy machine)")
 	profile := fs.String("profile", "", "write a CPU profile of transientd under each workload into this directory (served by pprof on METRICS_ADDR)")
+	var settings []string
+	fs.Func("set", "add NAME=VALUE to transientd's environment, to measure a setting (e.g. -set GOMAXPROCS=1); repeatable", func(s string) error {
+		setting, err := daemonSetting(s)
+		if err != nil {
+			return err
+		}
+		settings = append(settings, setting)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return errReported
 	}
@@ -140,7 +149,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	b := &benchRun{scale: scale, smoke: *smoke, stdout: stdout, stderr: stderr, recv: newTimingReceiver(), profileDir: *profile}
+	b := &benchRun{scale: scale, smoke: *smoke, stdout: stdout, stderr: stderr, recv: newTimingReceiver(), profileDir: *profile, settings: settings}
 	if *only != "" {
 		b.only = map[string]bool{}
 		for _, w := range strings.Split(*only, ",") {
@@ -227,7 +236,8 @@ type benchRun struct {
 
 	only        map[string]bool // nil: every workload
 	profileDir  string
-	metricsAddr string // transientd's METRICS_ADDR when profiling
+	metricsAddr string   // transientd's METRICS_ADDR when profiling
+	settings    []string // -set: NAME=VALUE added to transientd's environment
 }
 
 // wants reports whether workload w runs.
@@ -284,7 +294,7 @@ func (b *benchRun) say(format string, args ...any) {
 // off). Polling is made rare, so every detection measured comes from the
 // notification path.
 func (b *benchRun) daemonEnv(poolSize int) []string {
-	return []string{
+	env := []string{
 		"ADDRESS_POOL_SIZE=" + strconv.Itoa(poolSize),
 		// Above the largest create level, so a level never empties the pool.
 		"ADDRESS_POOL_LOW_WATER=" + strconv.Itoa(min(b.scale.create+1, poolSize)),
@@ -292,6 +302,23 @@ func (b *benchRun) daemonEnv(poolSize int) []string {
 		"DATABASE_MAX_CONNS=" + strconv.Itoa(daemonDBConns),
 		"METRICS_ADDR=" + b.metricsAddr,
 	}
+	return append(env, b.settings...)
+}
+
+// benchOwnSettings are the settings the bench gives transientd itself
+// (daemonEnv): -set cannot change them without changing what is measured.
+var benchOwnSettings = []string{"ADDRESS_POOL_SIZE", "ADDRESS_POOL_LOW_WATER", "CATCHUP_INTERVAL", "DATABASE_MAX_CONNS", "METRICS_ADDR"}
+
+// daemonSetting checks a -set NAME=VALUE.
+func daemonSetting(s string) (string, error) {
+	name, _, ok := strings.Cut(s, "=")
+	switch {
+	case !ok || name == "":
+		return "", fmt.Errorf("want NAME=VALUE, got %q", s)
+	case slices.Contains(benchOwnSettings, name):
+		return "", fmt.Errorf("%s is set by the bench itself (each workload needs its value)", name)
+	}
+	return s, nil
 }
 
 func (b *benchRun) run(ctx context.Context) error {

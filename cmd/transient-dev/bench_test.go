@@ -70,3 +70,23 @@ func TestBenchSmoke(t *testing.T) {
 		t.Errorf("the report dropped the previous run's table:\n%s", doc)
 	}
 }
+
+// TestBenchSet: -set adds a setting to transientd's environment after the
+// bench's own, and refuses a malformed one or one the bench sets itself.
+func TestBenchSet(t *testing.T) {
+	for _, bad := range []string{"GOMAXPROCS", "=1", "ADDRESS_POOL_SIZE=0", "METRICS_ADDR=127.0.0.1:1"} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), []string{"bench", "-smoke", "-set", bad}, func(string) string { return "" }, &stdout, &stderr)
+		if err == nil || !strings.Contains(stderr.String(), "invalid value") {
+			t.Errorf("-set %s: err %v, stderr %q; want it refused", bad, err, stderr.String())
+		}
+	}
+	b := &benchRun{scale: smokeScale, settings: []string{"GOMAXPROCS=1", "LOG_LEVEL=debug"}}
+	env := b.daemonEnv(40)
+	if got := env[len(env)-2:]; got[0] != "GOMAXPROCS=1" || got[1] != "LOG_LEVEL=debug" {
+		t.Errorf("daemonEnv ends with %q, want the -set settings last", got)
+	}
+	if env[0] != "ADDRESS_POOL_SIZE=40" {
+		t.Errorf("daemonEnv starts with %q, want the bench's own settings kept", env[0])
+	}
+}

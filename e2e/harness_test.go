@@ -8,19 +8,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/transient-gateway/transient/internal/freeport"
 	"github.com/transient-gateway/transient/internal/pgtest"
 	"github.com/transient-gateway/transient/internal/regtest"
 	"github.com/transient-gateway/transient/openapi/openapitest"
@@ -306,54 +305,14 @@ func coinEnv(node *regtest.Node) []string {
 }
 
 // freeAddr returns a loopback address for a process to listen on later
-// (transientd, a proxy, a throwaway PostgreSQL). Its port was free a moment
-// ago, lies below the kernel's ephemeral range and is handed out once per
-// run: a port the kernel had just given back would be the next one it gives
-// a listener on port 0 (a webhook receiver, a node's RPC port) or an
-// outgoing connection, and the process it was for would then fail to bind,
-// or a probe reach the wrong server.
+// (transientd, a proxy, a throwaway PostgreSQL): see freeport.Addr.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	low, high := reservablePorts()
-	for range 200 {
-		port := low + mathrand.IntN(high-low)
-		if _, taken := handedOut.LoadOrStore(port, true); taken {
-			continue
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue // a server of the machine's has it
-		}
-		l.Close()
-		return addr
+	addr, err := freeport.Addr()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no free port in %d–%d after 200 tries", low, high-1)
-	return ""
-}
-
-// handedOut holds the ports freeAddr has returned in this run.
-var handedOut sync.Map
-
-// reservablePorts returns the ports freeAddr picks from, [low, high): from
-// 10000 to the start of the kernel's ephemeral range (32768 unless
-// /proc/sys/net/ipv4/ip_local_port_range says otherwise), or, when that
-// leaves fewer than 1000, the 1000 ports above the range.
-func reservablePorts() (low, high int) {
-	ephemeralLow, ephemeralHigh := 32768, 60999
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			l, err1 := strconv.Atoi(f[0])
-			h, err2 := strconv.Atoi(f[1])
-			if err1 == nil && err2 == nil && l <= h {
-				ephemeralLow, ephemeralHigh = l, h
-			}
-		}
-	}
-	if ephemeralLow-10000 >= 1000 {
-		return 10000, ephemeralLow
-	}
-	return ephemeralHigh + 1, min(ephemeralHigh+1001, 65536)
+	return addr
 }
 
 func randomHex(n int) string {
@@ -431,32 +390,4 @@ func (r *receiver) events() []map[string]any {
 		}
 	}
 	return out
-}
-
-// TestFreeAddr: the ports freeAddr hands out are distinct and outside the
-// kernel's ephemeral range, so no listener on port 0 or outgoing
-// connection of the run can take one before its process binds it (a
-// webhook receiver once did, and transientd's start probe took the
-// receiver for it).
-func TestFreeAddr(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ephemeral := l.Addr().(*net.TCPAddr).Port
-	low, high := reservablePorts()
-	if ephemeral >= low && ephemeral < high {
-		t.Fatalf("the kernel gave port %d to a listener on port 0, inside freeAddr's %d–%d", ephemeral, low, high-1)
-	}
-	seen := map[string]bool{}
-	for range 50 {
-		addr := freeAddr(t)
-		_, p, _ := net.SplitHostPort(addr)
-		port, _ := strconv.Atoi(p)
-		if seen[addr] || port < low || port >= high {
-			t.Fatalf("freeAddr returned %s (seen before: %t), want a new port in %d–%d", addr, seen[addr], low, high-1)
-		}
-		seen[addr] = true
-	}
 }

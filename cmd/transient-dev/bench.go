@@ -31,6 +31,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/transient-gateway/transient/internal/coind"
+	"github.com/transient-gateway/transient/internal/freeport"
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/regtest"
 	"github.com/transient-gateway/transient/internal/webhook"
@@ -143,12 +144,10 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		return err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	b := &benchRun{scale: scale, smoke: *smoke, stdout: stdout, stderr: stderr, recv: newTimingReceiver(), profileDir: *profile, settings: settings}
 	if *only != "" {
 		b.only = map[string]bool{}
@@ -160,12 +159,9 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err := os.MkdirAll(b.profileDir, 0o755); err != nil {
 			return err
 		}
-		mln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		if b.metricsAddr, err = freeport.Addr(); err != nil {
 			return err
 		}
-		b.metricsAddr = mln.Addr().String()
-		mln.Close()
 	}
 	b.stack, err = startStack(ctx, stackOptions{
 		files: files, addr: addr, webhooks: b.recv, stdout: stdout, stderr: stderr, quiet: true,

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/transient-gateway/transient/internal/freeport"
 	"github.com/transient-gateway/transient/internal/regtest"
 )
 
@@ -380,12 +381,7 @@ func listenAddr(port, def string) (string, error) {
 	if addr := net.JoinHostPort("127.0.0.1", def); portFree(addr) {
 		return addr, nil
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return freeport.Addr()
 }
 
 func portFree(addr string) bool {
@@ -467,7 +463,11 @@ func waitReady(ctx context.Context, base string, d *daemon) error {
 		}
 		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
-			return nil
+			// transientd answers every request with its id; another
+			// server on the port is not taken for it.
+			if resp.Header.Get("X-Request-Id") != "" {
+				return nil
+			}
 		}
 		select {
 		case <-d.exited:

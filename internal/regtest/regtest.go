@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/transient-gateway/transient/internal/coind"
+	"github.com/transient-gateway/transient/internal/freeport"
 )
 
 // Wallet names created by Setup.
@@ -174,18 +175,19 @@ var (
 	errPortTaken = errors.New("rpc port taken")
 )
 
-// freePorts returns two distinct ports that were free a moment ago.
+// freePorts returns two distinct ports that were free a moment ago, outside
+// the kernel's ephemeral range (freeport), so no listener on port 0 or
+// outgoing connection takes the RPC port before litecoind binds it.
 func freePorts() (int, int, error) {
-	var ports [2]int
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, 0, fmt.Errorf("pick a free port: %w", err)
-		}
-		defer l.Close() // held open until both are picked, so they differ
-		ports[i] = l.Addr().(*net.TCPAddr).Port
+	rpc, err := freeport.Port()
+	if err != nil {
+		return 0, 0, err
 	}
-	return ports[0], ports[1], nil
+	p2p, err := freeport.Port()
+	if err != nil {
+		return 0, 0, err
+	}
+	return rpc, p2p, nil
 }
 
 // args returns the litecoind command line (without the program name).

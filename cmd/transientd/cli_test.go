@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/transient-gateway/transient/internal/api"
 	"github.com/transient-gateway/transient/internal/apikeys"
 	"github.com/transient-gateway/transient/internal/bitpay"
+	"github.com/transient-gateway/transient/internal/freeport"
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/pgtest"
 	"github.com/transient-gateway/transient/internal/regtest"
@@ -110,10 +110,7 @@ func TestConfigErrors(t *testing.T) {
 
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	l := must(net.Listen("tcp", "127.0.0.1:0"))
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return must(freeport.Addr())
 }
 
 // emptyDatabase creates a database without any schema and returns its URL.

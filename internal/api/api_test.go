@@ -20,6 +20,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/transient-gateway/transient/internal/coind"
+	"github.com/transient-gateway/transient/internal/freeport"
 	"github.com/transient-gateway/transient/internal/health"
 	"github.com/transient-gateway/transient/internal/metrics"
 	"github.com/transient-gateway/transient/internal/payments"
@@ -591,12 +592,10 @@ func hungPort(t *testing.T) (addr string, accepted <-chan struct{}) {
 
 func closedPort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	return addr
 }
 

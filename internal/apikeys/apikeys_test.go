@@ -3,7 +3,6 @@ package apikeys
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/transient-gateway/transient/internal/freeport"
 	"github.com/transient-gateway/transient/internal/pgtest"
 )
 
@@ -127,12 +127,10 @@ func TestKeys(t *testing.T) {
 }
 
 func TestCheckKeyDatabaseDown(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr() // nothing listens there
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	pool, err := pgxpool.New(context.Background(), "postgres://postgres@"+addr+"/x?sslmode=disable&connect_timeout=2")
 	if err != nil {
 		t.Fatal(err)

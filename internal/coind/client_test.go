@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/transient-gateway/transient/internal/coind"
+	"github.com/transient-gateway/transient/internal/freeport"
 )
 
 // secret is the password in every URL of these tests; no error may show it.
@@ -39,12 +39,10 @@ func assertNoSecret(t *testing.T, err error) {
 // freeClosedPort returns a local port nothing listens on.
 func freeClosedPort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
 	return addr
 }
 

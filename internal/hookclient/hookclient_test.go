@@ -3,6 +3,7 @@ package hookclient
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/transient-gateway/transient/internal/freeport"
 	"io"
 	"net"
 	"net/http"
@@ -155,12 +156,10 @@ func TestMainFailures(t *testing.T) {
 }
 
 func closedURL(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	return "http://" + addr
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/transient-gateway/transient/internal/coind"
+	"github.com/transient-gateway/transient/internal/freeport"
 	"github.com/transient-gateway/transient/internal/payments"
 	"github.com/transient-gateway/transient/internal/pgtest"
 	"github.com/transient-gateway/transient/internal/regtest"
@@ -153,9 +154,10 @@ func TestNodeObserver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	closed := l.Addr().String()
-	l.Close()
+	closed, err := freeport.Addr() // nothing listens there
+	if err != nil {
+		t.Fatal(err)
+	}
 	dead, err := coind.New(coind.Config{URL: "http://u:p@" + closed, Observe: m.NodeObserver("DOGE")})
 	if err != nil {
 		t.Fatal(err)

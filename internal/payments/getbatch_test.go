@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/transient-gateway/transient/internal/freeport"
 	"github.com/transient-gateway/transient/internal/pgtest"
 )
 
@@ -340,12 +341,10 @@ func lockPayments(t *testing.T, pool *pgxpool.Pool) (unlock func() error) {
 // on.
 func unreachablePool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	pool, err := pgxpool.New(t.Context(), "postgres://postgres@"+addr+"/x?sslmode=disable&connect_timeout=2")
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/transient-gateway/transient/internal/coind"
 	"github.com/transient-gateway/transient/internal/freeport"
+	"github.com/transient-gateway/transient/internal/hangserver"
 	"github.com/transient-gateway/transient/internal/health"
 	"github.com/transient-gateway/transient/internal/metrics"
 	"github.com/transient-gateway/transient/internal/payments"
@@ -438,7 +438,7 @@ func TestNodeDownGives503(t *testing.T) {
 	// A port where nothing listens: connection refused.
 	refused := closedPort(t)
 	// A node that accepts connections and never answers.
-	hung, _ := hungPort(t)
+	hung, _ := hangserver.Start(t)
 	for name, addr := range map[string]string{"refused": refused, "hung": hung} {
 		t.Run(name, func(t *testing.T) {
 			client, err := coind.New(coind.Config{URL: "http://u:p@" + addr, Timeout: time.Second})
@@ -561,33 +561,6 @@ func TestNotify(t *testing.T) {
 	if code, _ := r.errorCode(t); r.status != 403 || code != "notify_disabled" {
 		t.Errorf("with no NOTIFY_TOKEN: %d %s", r.status, r.body)
 	}
-}
-
-// hungPort listens on a port that accepts connections and never answers
-// (a node that hangs) until the test ends; accepted receives when a
-// connection has been accepted.
-func hungPort(t *testing.T) (addr string, accepted <-chan struct{}) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	got := make(chan struct{}, 1)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			select {
-			case got <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	return l.Addr().String(), got
 }
 
 func closedPort(t *testing.T) string {

@@ -25,6 +25,7 @@ import (
 	"github.com/transient-gateway/transient/internal/checkout"
 	"github.com/transient-gateway/transient/internal/coind"
 	"github.com/transient-gateway/transient/internal/greenfield"
+	"github.com/transient-gateway/transient/internal/hangserver"
 	"github.com/transient-gateway/transient/internal/health"
 	"github.com/transient-gateway/transient/internal/metrics"
 	"github.com/transient-gateway/transient/internal/payments"
@@ -457,7 +458,7 @@ func TestRequestLogLine(t *testing.T) {
 func TestClientGoneIsNotAServerError(t *testing.T) {
 	// A node that accepts connections and never answers; accepted tells
 	// when the creation is waiting on it.
-	hung, accepted := hungPort(t)
+	hung, accepted := hangserver.Start(t)
 	client, err := coind.New(coind.Config{URL: "http://u:p@" + hung, Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/transient-gateway/transient/internal/coind"
 	"github.com/transient-gateway/transient/internal/freeport"
+	"github.com/transient-gateway/transient/internal/hangserver"
 	"github.com/transient-gateway/transient/internal/pgtest"
 	"github.com/transient-gateway/transient/internal/regtest"
 	"github.com/transient-gateway/transient/migrations"
@@ -41,32 +41,6 @@ func closedAddr(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return addr
-}
-
-// hungAddr accepts connections and never answers.
-func hungAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	t.Cleanup(func() {
-		l.Close()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	return l.Addr().String()
 }
 
 func client(t *testing.T, url string) *coind.Client {
@@ -134,13 +108,15 @@ func TestNotReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(deadPool.Close)
-	hungPool, err := pgxpool.New(context.Background(), "postgres://postgres@"+hungAddr(t)+"/x?sslmode=disable&connect_timeout=30")
+	hungDB, _ := hangserver.Start(t)
+	hungPool, err := pgxpool.New(context.Background(), "postgres://postgres@"+hungDB+"/x?sslmode=disable&connect_timeout=30")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(hungPool.Close)
 	emptyPool := emptyDatabase(t)
 	up := upNode.Client(regtest.MerchantWallet)
+	hungNode, _ := hangserver.Start(t)
 
 	tests := []struct {
 		name   string
@@ -149,7 +125,7 @@ func TestNotReady(t *testing.T) {
 		failed map[string]string // check name → error text it must contain
 	}{
 		{"node refuses connections", goodPool, client(t, "http://u:p@"+closedAddr(t)), map[string]string{"node:LTC": "does not answer"}},
-		{"node hangs", goodPool, client(t, "http://u:p@"+hungAddr(t)), map[string]string{"node:LTC": "no answer within 1s"}},
+		{"node hangs", goodPool, client(t, "http://u:p@"+hungNode), map[string]string{"node:LTC": "no answer within 1s"}},
 		{"node wrong password", goodPool, client(t, "http://"+upNode.User+":wrong@127.0.0.1:"+fmt.Sprint(upNode.RPCPort)), map[string]string{"node:LTC": "refused the RPC credentials"}},
 		{"node in initial block download", goodPool, ibdNode.Client(""), map[string]string{"node:LTC": "initial block download"}},
 		{"database refuses connections", deadPool, up, map[string]string{"database": "cannot connect", "schema": "cannot connect"}},

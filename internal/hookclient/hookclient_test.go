@@ -3,9 +3,7 @@ package hookclient
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/transient-gateway/transient/internal/freeport"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/transient-gateway/transient/internal/freeport"
+	"github.com/transient-gateway/transient/internal/hangserver"
 )
 
 // daemon is a stand-in transientd /notify endpoint recording what it gets.
@@ -122,7 +123,8 @@ func TestMainSettingsPrecedence(t *testing.T) {
 func TestMainFailures(t *testing.T) {
 	refused := newDaemon(t, http.StatusBadRequest)
 	closed := closedURL(t)
-	hung := hangingURL(t)
+	hungAddr, _ := hangserver.Start(t)
+	hung := "http://" + hungAddr
 	missingConfig := filepath.Join(t.TempDir(), "missing.env")
 	tests := []struct {
 		name   string
@@ -161,36 +163,6 @@ func closedURL(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return "http://" + addr
-}
-
-// hangingURL accepts connections and never answers.
-func hangingURL(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return "http://" + l.Addr().String()
 }
 
 // BenchmarkNotifyTxProcess measures what a node pays per walletnotify: start

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/transient-gateway/transient/internal/hangserver"
 )
 
 // The direct path sends what net/http would: method, path, Host, headers
@@ -117,13 +119,12 @@ func TestPostPlainTimeout(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("took %s", d)
 	}
-	err = Send(ctx, nil, "http://"+hangingAddr(t), "", Tx, Hint{Coin: "DOGE", Hash: txid})
+	hung, _ := hangserver.Start(t)
+	err = Send(ctx, nil, "http://"+hung, "", Tx, Hint{Coin: "DOGE", Hash: txid})
 	if err == nil || !strings.Contains(err.Error(), "did not answer in time") {
 		t.Errorf("hanging: %v", err)
 	}
 }
-
-func hangingAddr(t *testing.T) string { return strings.TrimPrefix(hangingURL(t), "http://") }
 
 // Proxies, userinfo and https stay with net/http.
 func TestPlainOK(t *testing.T) {

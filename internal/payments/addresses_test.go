@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/transient-gateway/transient/internal/coind"
+	"github.com/transient-gateway/transient/internal/hangserver"
 	"github.com/transient-gateway/transient/internal/regtest"
 )
 
@@ -143,7 +144,8 @@ func TestCreateFromPoolWhileTheNodeIsDown(t *testing.T) {
 }
 
 func TestCreateWithEmptyPoolAndHungNodeFailsFast(t *testing.T) {
-	hung, err := coind.New(coind.Config{URL: "http://u:p@" + silentNode(t), Timeout: time.Minute})
+	node, _ := hangserver.Start(t)
+	hung, err := coind.New(coind.Config{URL: "http://u:p@" + node, Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

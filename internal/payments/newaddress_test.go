@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/transient-gateway/transient/internal/coind"
+	"github.com/transient-gateway/transient/internal/freeport"
+	"github.com/transient-gateway/transient/internal/hangserver"
 	"github.com/transient-gateway/transient/internal/regtest"
 )
 
@@ -163,15 +164,16 @@ func TestCreateAddressBatchNodeDown(t *testing.T) {
 		limit   time.Duration // for all to fail, once the node is asked
 	}{
 		{"down", func(t *testing.T) string {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
+			addr, err := freeport.Addr() // nothing listens there
 			if err != nil {
 				t.Fatal(err)
 			}
-			addr := l.Addr().String()
-			_ = l.Close()
 			return addr
 		}, 5 * time.Second, time.Second},
-		{"silent", silentNode, time.Second, 2 * time.Second},
+		{"silent", func(t *testing.T) string {
+			addr, _ := hangserver.Start(t)
+			return addr
+		}, time.Second, 2 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client, err := coind.New(coind.Config{URL: "http://u:p@" + tc.addr(t)})
@@ -334,36 +336,4 @@ func TestAddressBatchCancel(t *testing.T) {
 		t.Fatalf("caller left in the batch: %q, %v; want its address", r.addr, r.err)
 	}
 	waitCoalescer(t, &b.coalescer, 0, 0)
-}
-
-// silentNode returns the address of a node that accepts connections and
-// never answers, until the test ends.
-func silentNode(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	return l.Addr().String()
 }

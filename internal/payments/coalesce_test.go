@@ -1,6 +1,7 @@
 package payments
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -73,6 +74,19 @@ func spillCoalescer(spill time.Duration) (b *coalescer[*spillCall], batches chan
 	return b, batches
 }
 
+// nextBatch waits for the next batch a spillCoalescer runs; after 10 s the
+// test fails with what, the reason one should have run.
+func nextBatch(t *testing.T, batches <-chan []int, what string) []int {
+	t.Helper()
+	select {
+	case got := <-batches:
+		return got
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: no batch after 10 s", what)
+		return nil
+	}
+}
+
 // TestCoalescerSpill: with spill, a call that finds a statement in flight
 // queues behind it rather than running beside it in the second slot,
 // until no statement has started for spill; the call that comes then
@@ -102,13 +116,8 @@ func TestCoalescerSpill(t *testing.T) {
 	if b.acquireOrQueue(&spillCall{n: 3}) {
 		t.Fatal("call after spill with calls queued ran alone, want it to join them")
 	}
-	select {
-	case got := <-batches:
-		if len(got) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 3 {
-			t.Errorf("batch in the second slot: %v, want [1 2 3]", got)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("calls queued behind a statement older than spill: no batch after 10 s")
+	if got := nextBatch(t, batches, "calls queued behind a statement older than spill"); !slices.Equal(got, []int{1, 2, 3}) {
+		t.Errorf("batch in the second slot: %v, want [1 2 3]", got)
 	}
 	waitCoalescer(t, b, 1, 0)
 	b.release()
@@ -136,16 +145,12 @@ func TestCoalescerSpillWithoutLaterCalls(t *testing.T) {
 	if b.acquireOrQueue(&spillCall{n: 1}) || b.acquireOrQueue(&spillCall{n: 2}) {
 		t.Fatal("call within spill of the first statement ran alone, want it queued")
 	}
-	select {
-	case got := <-batches:
-		if d := time.Since(queuedAt); d < spill {
-			t.Errorf("queued calls ran after %s, before spill (%s)", d, spill)
-		}
-		if len(got) != 2 || got[0] != 1 || got[1] != 2 {
-			t.Errorf("batch in the second slot: %v, want [1 2]", got)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("calls queued behind a statement held past spill, no later call: no batch after 10 s")
+	got := nextBatch(t, batches, "calls queued behind a statement held past spill, no later call")
+	if d := time.Since(queuedAt); d < spill {
+		t.Errorf("queued calls ran after %s, before spill (%s)", d, spill)
+	}
+	if !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("batch in the second slot: %v, want [1 2]", got)
 	}
 	// The first statement still holds its slot; the second is free again.
 	waitCoalescer(t, b, 1, 0)

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -165,5 +167,31 @@ func TestRunUsage(t *testing.T) {
 	if err := run(context.Background(), []string{"nonsense"}, func(string) string { return "" }, &stdout, &stderr); err == nil ||
 		!strings.Contains(stderr.String(), `unknown command "nonsense"`) {
 		t.Errorf("unknown command: got %v and stderr %q", err, stderr.String())
+	}
+}
+
+// TestWaitReadyWantsTransientd: another server answering on transientd's
+// port is not taken for it (the start then fails when transientd exits);
+// an answer carrying transientd's request id is.
+func TestWaitReadyWantsTransientd(t *testing.T) {
+	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer foreign.Close()
+	d := &daemon{exited: make(chan struct{}), err: errors.New("exit status 1")}
+	go func() {
+		time.Sleep(300 * time.Millisecond) // transientd failing to bind
+		close(d.exited)
+	}()
+	err := waitReady(context.Background(), foreign.URL, d)
+	if err == nil || !strings.Contains(err.Error(), "exited while starting") {
+		t.Errorf("a server without X-Request-Id on the port: %v, want transientd's exit", err)
+	}
+
+	own := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "r1")
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer own.Close()
+	if err := waitReady(context.Background(), own.URL, &daemon{exited: make(chan struct{})}); err != nil {
+		t.Errorf("transientd answering: %v", err)
 	}
 }
